@@ -1,0 +1,499 @@
+"""Scenario schema, TOML loading and clear errors.
+
+A scenario is one TOML file validated by the pydantic models below. Every model
+parameter has its default here and nowhere else (CONVENTIONS: one place for each
+thing). Money is in thousands of euros (k€), time in months, distance in km.
+
+Errors are raised as :class:`ScenarioError`, whose message names the file, the
+dotted key, the value and what is allowed, so the CLI can print it as it is.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+SCENARIO_SUFFIX = ".toml"
+
+
+class ScenarioError(ValueError):
+    """A scenario file or override that cannot be used; the message says why."""
+
+    def __init__(self, message: str, *, source: str | None = None, key: str | None = None):
+        super().__init__(message)
+        self.source = source
+        self.key = key
+
+
+# --------------------------------------------------------------------------- schema
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+PositiveFloat = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+
+
+class _Section(BaseModel):
+    """Base for every table: unknown keys are errors, assignments are re-validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class FirmsConfig(_Section):
+    """The initial population of small firms (SMEs)."""
+
+    count: int = Field(1000, ge=3, le=200_000, description="initial number of firms")
+    phases: int = Field(6, ge=2, le=12, description="production phases K in the value chain")
+    specialty_weights: Literal["demand", "uniform"] = Field(
+        "demand",
+        description="how specialties are drawn: in proportion to the work each phase is "
+        "demanded for, or uniformly",
+    )
+    employees_median: float = Field(10.0, gt=0, le=200, allow_inf_nan=False)
+    employees_sigma: float = Field(0.8, ge=0, le=2.0, allow_inf_nan=False)
+    max_employees: float = Field(249.0, gt=1, le=249.0, allow_inf_nan=False,
+                                 description="SMEs stay below 250 employees (F1)")
+    secondary_capability_chance: Fraction = 0.5
+    knowledge_sigma: float = Field(0.2, ge=0, le=1.0, allow_inf_nan=False)
+    initial_cash_months: float = Field(3.0, ge=0, le=36, allow_inf_nan=False,
+                                       description="starting cash, in months of fixed costs")
+
+
+class RegionConfig(_Section):
+    """Where firms are and how far apart (km); cooperativeness is a regional trait."""
+
+    layout: Literal["clustered", "dispersed"] = "clustered"
+    towns: int | None = Field(None, ge=1, le=200,
+                              description="number of towns; default 4 clustered, 12 dispersed")
+    size_km: float | None = Field(None, gt=0, le=5000, allow_inf_nan=False,
+                                  description="side of the square region; default 80 clustered, 600 dispersed")
+    town_spread_km: float | None = Field(None, gt=0, le=1000, allow_inf_nan=False,
+                                         description="spread of firms around a town; default 6 clustered, 45 dispersed")
+    speed_kmh: PositiveFloat = Field(60.0, le=300)
+    search_radius_hours: PositiveFloat = Field(
+        1.0, le=24, description="random partner search reaches this far (one-hour rule, 003:L3321)")
+    cooperativeness: Fraction = Field(0.6, description="regional mean willingness to cooperate")
+    cooperativeness_sd: float = Field(0.1, ge=0, le=0.5, allow_inf_nan=False)
+    initial_ties_per_firm: float = Field(4.0, ge=0, le=50, allow_inf_nan=False,
+                                         description="acquaintances within one hour at month 0")
+
+    def resolved(self) -> dict[str, float]:
+        """Town count, region size and spread with the layout's defaults filled in."""
+        defaults = LAYOUT_DEFAULTS[self.layout]
+        return {
+            "towns": self.towns if self.towns is not None else defaults["towns"],
+            "size_km": self.size_km if self.size_km is not None else defaults["size_km"],
+            "town_spread_km": (self.town_spread_km if self.town_spread_km is not None
+                               else defaults["town_spread_km"]),
+        }
+
+
+LAYOUT_DEFAULTS: dict[str, dict[str, float]] = {
+    # Emilia-Romagna, Prato: a few dense industrial towns within an hour of each other.
+    "clustered": {"towns": 4, "size_km": 80.0, "town_spread_km": 6.0},
+    # Alberta 1993: firms scattered over a large province (003:L3329).
+    "dispersed": {"towns": 12, "size_km": 600.0, "town_spread_km": 45.0},
+}
+
+
+class MarketConfig(_Section):
+    """Segments, demand, orders, and the world's competing producers."""
+
+    segments: int = Field(8, ge=1, le=50)
+    max_phases_per_segment: int = Field(4, ge=1, le=12)
+    volatility: float = Field(0.15, ge=0, le=1.0, allow_inf_nan=False,
+                              description="monthly step size of each segment's log demand")
+    mean_reversion: float = Field(0.1, gt=0, le=1.0, allow_inf_nan=False)
+    target_utilisation: float = Field(0.78, gt=0, le=1.5, allow_inf_nan=False)
+    expected_win_share: float = Field(0.6, gt=0, le=1.0, allow_inf_nan=False)
+    demand_scale: float = Field(1.0, gt=0, le=10, allow_inf_nan=False)
+    work_median: float = Field(4.5, gt=0, le=100, allow_inf_nan=False,
+                               description="employee-months of work per phase, median")
+    work_sigma: float = Field(0.7, ge=0, le=2, allow_inf_nan=False)
+    max_duration: int = Field(3, ge=1, le=12, description="orders last 1..max_duration months")
+    price: float = Field(6.5, gt=0, le=100, allow_inf_nan=False,
+                         description="k€ paid per employee-month of work")
+    commodity_share: Fraction = Field(0.25, description="share of segments that are commodities")
+    commodity_price_factor: float = Field(0.85, gt=0, le=2, allow_inf_nan=False)
+    novelty_growth: float = Field(0.004, ge=0, le=0.1, allow_inf_nan=False,
+                                  description="monthly growth of novelty requirements")
+    commodity_novelty_growth: float = Field(0.001, ge=0, le=0.1, allow_inf_nan=False)
+    world_benchmark: float = Field(0.65, ge=-5, le=5, allow_inf_nan=False)
+    world_benchmark_growth: float = Field(0.0003, ge=-0.1, le=0.1, allow_inf_nan=False)
+    win_steepness: float = Field(6.0, gt=0, le=100, allow_inf_nan=False)
+    knowledge_weight: float = Field(0.5, ge=0, le=10, allow_inf_nan=False)
+
+
+class TeamsConfig(_Section):
+    """How a lead firm staffs an order: the production network forms here."""
+
+    random_search: int = Field(3, ge=0, le=100,
+                               description="strangers within reach a lead looks at per phase")
+    trust_base: float = Field(0.15, ge=0, le=10, allow_inf_nan=False,
+                              description="weight of a stranger relative to trust in partner choice")
+    proximity_hours: PositiveFloat = Field(1.0, le=24, description="distance decay of partner choice")
+    lead_visibility_exponent: float = Field(0.5, ge=0, le=3, allow_inf_nan=False)
+    lead_premium: Fraction = Field(0.05, description="share of order value the lead firm keeps")
+    split_phases: bool = True
+    static_min_size: int = Field(3, ge=3, le=50)
+    static_max_size: int = Field(13, ge=3, le=100)
+    static_members_per_phase: int = Field(2, ge=1, le=10)
+    static_initial_trust: Fraction = 0.5
+
+    @model_validator(mode="after")
+    def _sizes(self) -> TeamsConfig:
+        if self.static_max_size < self.static_min_size:
+            raise ValueError(
+                f"static_max_size ({self.static_max_size}) must be ≥ static_min_size "
+                f"({self.static_min_size})")
+        return self
+
+
+class ProductionConfig(_Section):
+    """Costs and delivery."""
+
+    wage: float = Field(4.0, ge=0, le=100, allow_inf_nan=False, description="k€ per employee-month")
+    overhead: float = Field(2.0, ge=0, le=1000, allow_inf_nan=False, description="k€ per firm-month")
+    rd_share: float = Field(0.03, ge=0, le=1, allow_inf_nan=False,
+                            description="R&D spending as a share of the wage bill")
+    failure_base: Fraction = 0.02
+    failure_trust_effect: Fraction = 0.12
+    failure_distance_effect: float = Field(0.03, ge=0, le=1, allow_inf_nan=False,
+                                           description="added failure chance per hour of travel")
+    failure_penalty: Fraction = Field(0.3, description="share of value lost on a failed delivery")
+    failure_trust_loss: Fraction = 0.3
+
+
+class LearningConfig(_Section):
+    """Knowledge, capabilities and innovation."""
+
+    rd_catch_up: float = Field(0.05, ge=0, le=1, allow_inf_nan=False,
+                               description="monthly share of the gap to the frontier that R&D closes")
+    spillover: float = Field(0.05, ge=0, le=1, allow_inf_nan=False)
+    capability_learning: float = Field(0.01, ge=0, le=1, allow_inf_nan=False)
+    innovation_base: float = Field(0.03, ge=0, le=1, allow_inf_nan=False)
+    diversity_bonus: float = Field(0.3, ge=0, le=5, allow_inf_nan=False)
+    innovation_lift: float = Field(0.05, ge=0, le=1, allow_inf_nan=False,
+                                   description="knowledge added per innovation, × novelty requirement")
+
+
+class TiesConfig(_Section):
+    """Trust between firms (MODEL.md §4 step 6)."""
+
+    gain: Fraction = 0.5
+    decay: Fraction = 0.08
+    floor: Fraction = 0.1
+    initial_trust_low: Fraction = 0.2
+    initial_trust_high: Fraction = 0.5
+
+    @model_validator(mode="after")
+    def _range(self) -> TiesConfig:
+        if self.initial_trust_high < self.initial_trust_low:
+            raise ValueError("initial_trust_high must be ≥ initial_trust_low")
+        return self
+
+
+class DemographyConfig(_Section):
+    """Exit, growth and entry."""
+
+    grace: int = Field(6, ge=1, le=120, description="months of negative cash before exit")
+    cash_buffer_months: float = Field(4.0, ge=0, le=120, allow_inf_nan=False,
+                                      description="owners withdraw cash above this many months of costs")
+    growth_rate: float = Field(0.02, ge=0, le=1, allow_inf_nan=False)
+    shrink_rate: float = Field(0.02, ge=0, le=1, allow_inf_nan=False)
+    busy_threshold: Fraction = 0.85
+    idle_threshold: Fraction = 0.5
+    spinoff_rate: float = Field(0.02, ge=0, le=1, allow_inf_nan=False,
+                                description="entries per order lost for a missing phase or capacity")
+    entrant_employees: float = Field(3.0, ge=1, le=249, allow_inf_nan=False)
+
+
+class OutputsConfig(_Section):
+    """What a run records beyond the monthly time series."""
+
+    firm_table_steps: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
+    network_snapshot_steps: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
+    network_metrics_every: int = Field(1, ge=1, le=1200)
+    path_length_sources: int = Field(
+        300, ge=1, le=100_000,
+        description="average path length is exact up to this many firms, sampled from as many above")
+
+
+class Scenario(_Section):
+    """One complete, validated scenario."""
+
+    name: str = Field("unnamed", min_length=1, max_length=200)
+    description: str = ""
+    steps: int = Field(120, ge=1, le=2400, description="months to run")
+    network_mode: Literal["static", "dynamic"] = "dynamic"
+    firms: FirmsConfig = Field(default_factory=FirmsConfig)
+    region: RegionConfig = Field(default_factory=RegionConfig)
+    market: MarketConfig = Field(default_factory=MarketConfig)
+    teams: TeamsConfig = Field(default_factory=TeamsConfig)
+    production: ProductionConfig = Field(default_factory=ProductionConfig)
+    learning: LearningConfig = Field(default_factory=LearningConfig)
+    ties: TiesConfig = Field(default_factory=TiesConfig)
+    demography: DemographyConfig = Field(default_factory=DemographyConfig)
+    outputs: OutputsConfig = Field(default_factory=OutputsConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        if self.market.max_phases_per_segment > self.firms.phases:
+            raise ValueError(
+                f"market.max_phases_per_segment ({self.market.max_phases_per_segment}) must be "
+                f"≤ firms.phases ({self.firms.phases})")
+        return self
+
+
+# Short names accepted as model keyword arguments (for mesa.batch_run, SolaraViz, EMA).
+ALIASES: dict[str, str] = {
+    "n_firms": "firms.count",
+    "volatility": "market.volatility",
+    "layout": "region.layout",
+    "cooperativeness": "region.cooperativeness",
+    "segments": "market.segments",
+    "phases": "firms.phases",
+}
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def shipped_scenarios_dir() -> Path:
+    """The folder of scenarios shipped with clustersim (installed or source checkout)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "scenarios", here.parent / "scenarios"):
+        if candidate.is_dir():
+            return candidate
+    return here.parent / "scenarios"
+
+
+def shipped_scenarios() -> dict[str, Path]:
+    """Name → path of every shipped scenario file."""
+    folder = shipped_scenarios_dir()
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.glob(f"*{SCENARIO_SUFFIX}"))}
+
+
+def resolve_scenario_path(spec: str | Path) -> Path:
+    """A path as given, or the shipped scenario of that name (``baseline``)."""
+    path = Path(spec)
+    if path.exists():
+        return path
+    shipped = shipped_scenarios()
+    if str(spec) in shipped:
+        return shipped[str(spec)]
+    if path.suffix == "" and path.name in shipped:
+        return shipped[path.name]
+    names = ", ".join(shipped) or "none found"
+    raise ScenarioError(f"{spec}: file not found (shipped scenarios: {names})", source=str(spec))
+
+
+def load_scenario(spec: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
+    """Read, validate and return the scenario at ``spec`` with dotted-key ``overrides`` applied."""
+    path = resolve_scenario_path(spec)
+    source = str(spec)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise ScenarioError(f"{source}: is a folder, not a scenario file", source=source) from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{source}: not UTF-8 text ({exc.reason})", source=source) from None
+    except OSError as exc:
+        raise ScenarioError(f"{source}: cannot be read ({exc.strerror})", source=source) from None
+    return parse_scenario(text, source=source, overrides=overrides)
+
+
+def parse_scenario(text: str, *, source: str = "<scenario>",
+                   overrides: dict[str, Any] | None = None) -> Scenario:
+    """Parse TOML text into a validated scenario."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{source}: malformed TOML: {exc}", source=source) from None
+    return scenario_from_dict(data, source=source, overrides=overrides)
+
+
+def scenario_from_dict(data: dict[str, Any], *, source: str = "<scenario>",
+                       overrides: dict[str, Any] | None = None,
+                       strict: bool = True) -> Scenario:
+    """Validate a nested dict (as read from TOML) plus dotted overrides into a Scenario.
+
+    ``strict`` refuses values of the wrong type (a string for a number); keyword
+    arguments from Python tools pass ``strict=False`` so that ``"0.4"`` from a text
+    field still reads as 0.4 (TECH-NOTES T6).
+    """
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: a scenario must be a table of keys", source=source)
+    merged = _deep_copy(data)
+    for key, value in (overrides or {}).items():
+        _set_dotted(merged, canonical_key(key, source=source), value, source=source)
+    try:
+        return Scenario.model_validate(merged, strict=strict)
+    except ValidationError as exc:
+        raise _scenario_error(exc, source, merged) from None
+
+
+def canonical_key(key: str, *, source: str = "<override>") -> str:
+    """``market__volatility`` or an alias like ``volatility`` → ``market.volatility``."""
+    if not isinstance(key, str) or not key:
+        raise ScenarioError(f"{source}: override key {key!r} must be a non-empty string",
+                            source=source)
+    key = ALIASES.get(key, key).replace("__", ".")
+    _check_known_key(key, source)
+    return key
+
+
+def parse_override(assignment: str, *, source: str = "--set") -> tuple[str, Any]:
+    """``market.volatility=0.4`` → (key, value); the value is read as a TOML value."""
+    if "=" not in assignment:
+        raise ScenarioError(
+            f"{source}: {assignment!r} is not KEY=VALUE (for example market.volatility=0.4)",
+            source=source)
+    key, raw = (part.strip() for part in assignment.split("=", 1))
+    key = canonical_key(key, source=source)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word such as static or clustered is taken as a string
+    return key, value
+
+
+def scenario_to_toml(scenario: Scenario) -> str:
+    """Write a scenario back as TOML text (every value resolved), e.g. for a run's record."""
+    data = scenario.model_dump(mode="json")
+    top = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    lines = [f"{k} = {_toml_value(v)}" for k, v in top.items() if v is not None]
+    for section, values in data.items():
+        if isinstance(values, dict):
+            lines.append("")
+            lines.append(f"[{section}]")
+            lines.extend(f"{k} = {_toml_value(v)}" for k, v in values.items() if v is not None)
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _deep_copy(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _deep_copy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_deep_copy(v) for v in data]
+    return data
+
+
+def _section_model(path: list[str]) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = Scenario
+    for part in path:
+        if model is None or part not in model.model_fields:
+            return None
+        annotation = model.model_fields[part].annotation
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    return model
+
+
+def _allowed_keys(path: list[str]) -> list[str]:
+    model = _section_model(path)
+    return list(model.model_fields) if model is not None else []
+
+
+def _check_known_key(key: str, source: str) -> None:
+    parts = key.split(".")
+    for depth in range(len(parts)):
+        allowed = _allowed_keys(parts[:depth])
+        if parts[depth] not in allowed:
+            where = f"[{'.'.join(parts[:depth])}]" if depth else "the top level"
+            raise ScenarioError(
+                f"{source}: unknown key '{key}'{_did_you_mean(parts[depth], allowed)}; "
+                f"keys allowed at {where}: {', '.join(allowed)}",
+                source=source, key=key)
+        if depth < len(parts) - 1 and _section_model(parts[: depth + 1]) is None:
+            raise ScenarioError(f"{source}: '{'.'.join(parts[: depth + 1])}' is a value, not a table",
+                                source=source, key=key)
+    if _section_model(parts) is not None:
+        raise ScenarioError(
+            f"{source}: '{key}' is a table; set one of its keys: {', '.join(_allowed_keys(parts))}",
+            source=source, key=key)
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any, *, source: str) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ScenarioError(f"{source}: '{part}' must be a table, found {child!r}",
+                                source=source, key=key)
+        node = child
+    node[parts[-1]] = value
+
+
+def _did_you_mean(word: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(str(word), allowed, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _lookup(data: Any, loc: tuple[Any, ...]) -> tuple[bool, Any]:
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return False, None
+    return True, node
+
+
+def _describe_value(value: Any) -> str:
+    text = repr(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _scenario_error(exc: ValidationError, source: str, data: dict[str, Any]) -> ScenarioError:
+    lines = []
+    first_key = None
+    for err in exc.errors(include_url=False):
+        loc = tuple(err.get("loc", ()))
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        first_key = first_key or key
+        kind = err.get("type", "")
+        if kind == "extra_forbidden":
+            parent = [str(p) for p in loc[:-1]]
+            allowed = _allowed_keys(parent)
+            where = f"[{'.'.join(parent)}]" if parent else "the top level"
+            lines.append(
+                f"unknown key '{key}'{_did_you_mean(str(loc[-1]), allowed)}; "
+                f"keys allowed at {where}: {', '.join(allowed)}")
+            continue
+        found, value = _lookup(data, loc)
+        message = err.get("msg", "invalid").removeprefix("Value error, ")
+        if found:
+            lines.append(f"{key} = {_describe_value(value)} is not allowed: {message}")
+        else:
+            lines.append(f"{key}: {message}")
+    if len(lines) == 1:
+        text = f"{source}: {lines[0]}"
+    else:
+        text = f"{source}: {len(lines)} problems:\n" + "\n".join(f"  - {line}" for line in lines)
+    return ScenarioError(text, source=source, key=first_key)

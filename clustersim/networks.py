@@ -1,0 +1,478 @@
+"""Network metrics and network snapshots for the firms' tie graph.
+
+The model keeps its ties as parallel numpy arrays of endpoints (``u[i]``–``v[i]`` is
+tie ``i``). This module turns those arrays into a sparse adjacency matrix, measures
+the graph with the network outputs of MODEL.md §7 (``density``, ``mean_degree``,
+``clustering``, ``avg_path_length``, ``largest_component_share``, ``components``,
+``degree_gini``) and writes snapshots that Gephi, yEd or networkx can open.
+
+Metrics are pure functions — a graph in, numbers out — built on ``scipy.sparse`` and
+``scipy.sparse.csgraph`` with vectorised numpy, because they run every month on
+1,000-10,000 firms and must stay usable at 100,000 (MODEL.md §8). networkx is used
+only to build and write snapshots, never to measure.
+
+The graph is undirected and simple: a tie between two firms either exists or not,
+whatever its trust; a firm is never tied to itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import scipy.sparse as sp
+from networkx.readwrite.gexf import GEXFWriter
+from scipy.sparse.csgraph import breadth_first_order, connected_components, shortest_path
+
+__all__ = [
+    "EXPORT_SUFFIXES",
+    "METRIC_NAMES",
+    "adjacency",
+    "export_network",
+    "network_metrics",
+    "to_networkx",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Keys of :func:`network_metrics`, in the order users see them (MODEL.md §7).
+METRIC_NAMES: tuple[str, ...] = (
+    "density",
+    "mean_degree",
+    "clustering",
+    "avg_path_length",
+    "largest_component_share",
+    "components",
+    "degree_gini",
+)
+
+#: File suffixes :func:`export_network` understands (compared case-insensitively).
+EXPORT_SUFFIXES: tuple[str, ...] = (".gexf", ".graphml")
+
+# Upper bound on the length-2 paths materialised at once when counting triangles,
+# so a hub with thousands of members cannot blow up memory (about 12 bytes each).
+_TRIANGLE_WORK_PER_CHUNK = 4_000_000
+
+
+# ------------------------------------------------------------------ building graphs
+
+
+def _check_ties(n_nodes: int, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the tie endpoints as int64 arrays, or raise ValueError saying what is wrong."""
+    if int(n_nodes) != n_nodes or n_nodes < 0:
+        raise ValueError(f"n_nodes must be a non-negative integer, got {n_nodes!r}")
+    u = np.asarray(u)
+    v = np.asarray(v)
+    if u.ndim != 1 or v.ndim != 1 or u.shape != v.shape:
+        raise ValueError(
+            f"tie endpoints u and v must be 1-D arrays of equal length, "
+            f"got shapes {u.shape} and {v.shape}"
+        )
+    if u.size and not (np.issubdtype(u.dtype, np.integer) and np.issubdtype(v.dtype, np.integer)):
+        raise ValueError(
+            f"tie endpoints must be integer node indices, got dtypes {u.dtype} and {v.dtype}"
+        )
+    u = u.astype(np.int64, copy=False)
+    v = v.astype(np.int64, copy=False)
+    if u.size:
+        bad = (u < 0) | (u >= n_nodes) | (v < 0) | (v >= n_nodes)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"tie {i} joins nodes {int(u[i])} and {int(v[i])}, "
+                f"but node indices must be in 0..{n_nodes - 1}"
+            )
+        loops = u == v
+        if loops.any():
+            i = int(np.flatnonzero(loops)[0])
+            raise ValueError(f"tie {i} joins node {int(u[i])} to itself; self-ties are not allowed")
+    return u, v
+
+
+def adjacency(n_nodes: int, u: np.ndarray, v: np.ndarray) -> sp.csr_matrix:
+    """Symmetric 0/1 adjacency matrix of the undirected tie graph over nodes 0..n_nodes-1.
+
+    Each tie is given once (``u[i]``–``v[i]``); repeated ties, in either direction,
+    collapse to one. Entries are float64 so ``scipy.sparse.csgraph`` uses the matrix
+    without copying it.
+
+    Raises:
+        ValueError: endpoints of different lengths, outside 0..n_nodes-1, or a self-tie.
+    """
+    u, v = _check_ties(n_nodes, u, v)
+    rows = np.concatenate([u, v])
+    cols = np.concatenate([v, u])
+    adj = sp.csr_matrix(
+        (np.ones(rows.size, dtype=np.float64), (rows, cols)), shape=(n_nodes, n_nodes)
+    )
+    adj.sum_duplicates()
+    adj.data[:] = 1.0  # duplicates were summed; a tie exists or not
+    return adj
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the plain Python int/float/str/bool that file writers accept."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _plain_list(values: Sequence[Any], n_nodes: int, what: str) -> list[Any]:
+    """Values aligned with nodes 0..n_nodes-1 as a list of plain Python scalars."""
+    if len(values) != n_nodes:
+        raise ValueError(f"{what} has {len(values)} values, but there are {n_nodes} nodes")
+    if isinstance(values, np.ndarray):
+        return values.tolist()  # converts every element to a Python scalar at C speed
+    return [_plain(x) for x in values]
+
+
+def to_networkx(
+    n_nodes: int,
+    u: np.ndarray,
+    v: np.ndarray,
+    trust: Sequence[float] | np.ndarray | None = None,
+    node_attrs: Mapping[str, Sequence[Any]] | None = None,
+    node_ids: Sequence[int] | None = None,
+) -> nx.Graph:
+    """A networkx Graph of the ties, for snapshots and plotting (not for metrics).
+
+    Args:
+        n_nodes: number of nodes; node ``i`` is row ``i`` of the model's firm arrays.
+        u, v: tie endpoints as node indices, one entry per tie.
+        trust: optional trust of each tie (aligned with ``u``/``v``), stored as the
+            edge attribute ``trust``. If a tie is repeated, the last value wins.
+        node_attrs: optional per-node attributes, each a sequence aligned with node
+            index 0..n_nodes-1 (e.g. ``{"segment": ..., "employment": ...}``). A value
+            of ``None`` leaves that attribute out for that node.
+        node_ids: optional label for each node index (e.g. the firm's ``unique_id``),
+            so snapshots taken at different months can be matched firm by firm.
+
+    Numpy scalars become plain Python values, so the GEXF and GraphML writers accept
+    them. Nodes are added in index order, which keeps exported files reproducible.
+
+    Raises:
+        ValueError: bad ties (see :func:`adjacency`), or attributes/ids whose length is
+            not the number of nodes/ties, or repeated node ids.
+    """
+    u, v = _check_ties(n_nodes, u, v)
+    if node_ids is None:
+        labels: list[Any] = list(range(n_nodes))
+    else:
+        labels = _plain_list(node_ids, n_nodes, "node_ids")
+        if len(set(labels)) != n_nodes:
+            raise ValueError("node_ids must be unique: two nodes would share one label")
+
+    attr_columns = {
+        str(name): _plain_list(values, n_nodes, f"node attribute {name!r}")
+        for name, values in (node_attrs or {}).items()
+    }
+    graph = nx.Graph()
+    for i, label in enumerate(labels):
+        attrs = {}
+        for name, column in attr_columns.items():
+            if column[i] is not None:
+                attrs[name] = column[i]
+        graph.add_node(label, **attrs)
+
+    u_labels = [labels[i] for i in u.tolist()]
+    v_labels = [labels[i] for i in v.tolist()]
+    if trust is None:
+        graph.add_edges_from(zip(u_labels, v_labels, strict=True))
+    else:
+        if len(trust) != u.size:
+            raise ValueError(f"trust has {len(trust)} values, but there are {u.size} ties")
+        trust_values = [float(t) for t in np.asarray(trust, dtype=np.float64).tolist()]
+        graph.add_edges_from(
+            (a, b, {"trust": t}) for a, b, t in zip(u_labels, v_labels, trust_values, strict=True)
+        )
+    return graph
+
+
+# ------------------------------------------------------------------------- metrics
+
+
+def _structure(adj: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
+    """``adj`` as a canonical float64 0/1 CSR matrix, checked square, symmetric, loop-free.
+
+    Copies only when the input is not already in that form (the output of
+    :func:`adjacency` passes through untouched). Weights are ignored: any stored
+    non-zero entry is a tie.
+    """
+    if not sp.issparse(adj):
+        raise ValueError(f"adj must be a scipy sparse matrix, got {type(adj).__name__}")
+    if adj.ndim != 2 or adj.shape[0] != adj.shape[1]:
+        raise ValueError(f"adj must be a square matrix, got shape {adj.shape}")
+    a = sp.csr_matrix(adj, dtype=np.float64)
+    if not a.has_canonical_format:
+        a = a.copy()
+        a.sum_duplicates()
+    if a.nnz and not np.all(a.data == 1.0):
+        a = a.copy()
+        a.eliminate_zeros()
+        a.data[:] = 1.0
+    if a.diagonal().any():
+        raise ValueError("adj has non-zero diagonal entries: a node cannot be tied to itself")
+    if (a != a.T).nnz:
+        raise ValueError(
+            "adj is not symmetric: ties are undirected, so adj[i, j] must equal adj[j, i]"
+        )
+    return a
+
+
+def _triangles_per_node(adj: sp.csr_matrix, degree: np.ndarray) -> np.ndarray:
+    """Twice the number of triangles through each node: row sums of ``(A @ A) ∘ A``.
+
+    Rows are processed in chunks sized by their length-2 path count
+    (``A @ degree``), so memory stays bounded even around hubs with many members.
+    """
+    n = adj.shape[0]
+    twice_triangles = np.zeros(n, dtype=np.float64)
+    work = np.asarray(adj @ degree.astype(np.float64)).ravel()
+    cumulative = np.cumsum(work)
+    start = 0
+    while start < n:
+        base = cumulative[start - 1] if start else 0.0
+        stop = int(np.searchsorted(cumulative, base + _TRIANGLE_WORK_PER_CHUNK, side="right"))
+        stop = min(max(stop, start + 1), n)
+        rows = adj[start:stop]
+        closed = (rows @ adj).multiply(rows)
+        twice_triangles[start:stop] = np.asarray(closed.sum(axis=1)).ravel()
+        start = stop
+    return twice_triangles
+
+
+def _average_clustering(adj: sp.csr_matrix, degree: np.ndarray) -> float:
+    """Mean local clustering over all nodes; nodes with degree < 2 count as 0 (networkx)."""
+    n = adj.shape[0]
+    if n == 0:
+        return 0.0
+    twice_triangles = _triangles_per_node(adj, degree)
+    possible = degree.astype(np.float64) * (degree - 1.0)  # 2 × pairs of neighbours
+    local = np.zeros(n, dtype=np.float64)
+    has_pairs = degree >= 2
+    local[has_pairs] = twice_triangles[has_pairs] / possible[has_pairs]
+    return float(local.mean())
+
+
+def _distance_sum_dijkstra(adj: sp.csr_matrix, source: int) -> tuple[int, int]:
+    """Sum of hop distances from ``source`` to every node it reaches, and how many it reaches."""
+    dist = shortest_path(adj, method="D", directed=True, unweighted=True, indices=[source])[0]
+    reached = np.isfinite(dist)
+    return int(dist[reached].sum()), int(reached.sum())
+
+
+def _distance_sum_bfs(adj: sp.csr_matrix, source: int, position: np.ndarray) -> tuple[int, int]:
+    """Sum of hop distances from ``source`` to every node it reaches, and how many it reaches.
+
+    One C-speed breadth-first search, then distances from its levels: in BFS order
+    the discovering parent's position never decreases, so each level ends where
+    the parents from the previous level end (one ``searchsorted`` per level, about
+    log N levels in a small-world graph). ``position`` is a scratch int array of
+    length N. Falls back to Dijkstra if the order ever lacks that property.
+    """
+    # directed=True on a symmetric matrix is the same graph and skips building A.T
+    order, parent = breadth_first_order(adj, source, directed=True, return_predecessors=True)
+    reached = order.size
+    if reached < 2:
+        return 0, reached
+    position[order] = np.arange(reached)
+    parent_position = position[parent[order[1:]]]  # for the nodes at positions 1..reached-1
+    if np.any(parent_position[1:] < parent_position[:-1]):
+        logger.debug("BFS order not level-monotone; using Dijkstra for source %d", source)
+        return _distance_sum_dijkstra(adj, source)
+    total = 0
+    level = 0
+    level_end = 0  # position of the last node at the current level
+    while level_end < reached - 1:
+        level += 1
+        next_end = int(np.searchsorted(parent_position, level_end, side="right"))
+        if next_end <= level_end:  # cannot happen for a true BFS order; never loop forever
+            return _distance_sum_dijkstra(adj, source)
+        total += level * (next_end - level_end)
+        level_end = next_end
+    return total, reached
+
+
+def _avg_path_length(
+    adj: sp.csr_matrix,
+    component_nodes: np.ndarray,
+    path_sources: int,
+    rng: np.random.Generator | None,
+) -> float:
+    """Mean hop distance between distinct nodes of one connected component.
+
+    Exact (BFS from every node) when the component has at most ``path_sources``
+    nodes; otherwise the mean over BFS from ``path_sources`` distinct sources drawn
+    with ``rng``, which is an unbiased estimate of the same mean.
+    """
+    size = component_nodes.size
+    if size < 2:
+        return 0.0
+    if size <= path_sources:
+        sources = component_nodes
+    else:
+        if rng is None:
+            raise ValueError(
+                f"the largest component has {size} nodes, more than path_sources="
+                f"{path_sources}, so avg_path_length is estimated by sampling and needs "
+                "rng (pass the model's generator, e.g. rng=model.rng)"
+            )
+        sources = rng.choice(component_nodes, size=path_sources, replace=False)
+    position = np.empty(adj.shape[0], dtype=np.int64)
+    total = 0
+    for source in sources.tolist():
+        distance_sum, reached = _distance_sum_bfs(adj, source, position)
+        if reached != size:
+            raise RuntimeError(
+                f"BFS from node {source} reached {reached} nodes, expected its component's {size}"
+            )
+        total += distance_sum
+    return total / (len(sources) * (size - 1))
+
+
+def _gini(values: np.ndarray) -> float:
+    """Gini coefficient of non-negative values: 0 when all equal, near 1 when one holds all."""
+    n = values.size
+    total = float(values.sum())
+    if n == 0 or total == 0.0:
+        return 0.0
+    ordered = np.sort(values.astype(np.float64))
+    rank_weights = 2.0 * np.arange(1, n + 1) - n - 1
+    return float(rank_weights @ ordered / (n * total))
+
+
+def network_metrics(
+    adj: sp.spmatrix | sp.sparray,
+    *,
+    path_sources: int = 300,
+    rng: np.random.Generator | None = None,
+) -> dict[str, float]:
+    """The network outputs of MODEL.md §7 for an undirected tie graph.
+
+    Args:
+        adj: symmetric adjacency matrix (e.g. from :func:`adjacency`); any stored
+            non-zero is a tie, weights are ignored.
+        path_sources: largest component size for which ``avg_path_length`` is exact;
+            above it, the number of BFS sources sampled to estimate it.
+        rng: the model's generator; required only when sampling is needed.
+
+    Returns:
+        A dict with, as plain Python numbers:
+
+        - ``density``: share of all possible ties that exist, 2E / (N(N-1)); 0 if N < 2.
+        - ``mean_degree``: ties per firm, 2E / N; 0 if N = 0.
+        - ``clustering``: average local clustering coefficient — how often two partners
+          of a firm are partners themselves; firms with < 2 ties count as 0
+          (as ``nx.average_clustering``).
+        - ``avg_path_length``: mean number of ties on the shortest path between two
+          firms of the largest connected component (ties broken by the component
+          holding the lowest node index); 0 if it has < 2 firms.
+        - ``largest_component_share``: share of firms in the largest component; 0 if N = 0.
+        - ``components``: number of connected components, isolated firms included (int).
+        - ``degree_gini``: Gini coefficient of ties per firm — 0 when every firm has as
+          many ties, towards 1 when a few hubs hold them all; 0 if there are no ties.
+
+    Raises:
+        ValueError: ``adj`` not square, not symmetric or with self-ties;
+            ``path_sources`` < 1; or sampling needed and ``rng`` is None.
+    """
+    if int(path_sources) != path_sources or path_sources < 1:
+        raise ValueError(f"path_sources must be a positive integer, got {path_sources!r}")
+    a = _structure(adj)
+    n = a.shape[0]
+    degree = np.diff(a.indptr).astype(np.int64)
+    edges = int(degree.sum()) // 2
+
+    if n == 0:
+        n_components = 0
+        largest_nodes = np.empty(0, dtype=np.int64)
+    else:
+        n_components, labels = connected_components(a, directed=False)
+        sizes = np.bincount(labels, minlength=n_components)
+        # argmax takes the first largest label; scipy labels components in order of
+        # their lowest node, so ties go to the component holding the lowest index.
+        largest_nodes = np.flatnonzero(labels == int(np.argmax(sizes)))
+
+    return {
+        "density": 2.0 * edges / (n * (n - 1)) if n >= 2 else 0.0,
+        "mean_degree": 2.0 * edges / n if n else 0.0,
+        "clustering": _average_clustering(a, degree),
+        "avg_path_length": float(_avg_path_length(a, largest_nodes, int(path_sources), rng)),
+        "largest_component_share": largest_nodes.size / n if n else 0.0,
+        "components": int(n_components),
+        "degree_gini": _gini(degree),
+    }
+
+
+# ------------------------------------------------------------------------- export
+
+
+def _write_gexf(graph: nx.Graph, handle: Any) -> None:
+    """GEXF 1.2 as ``nx.write_gexf`` writes it, minus the ``lastmodifieddate`` stamp.
+
+    networkx stamps ``<meta lastmodifieddate="YYYY-MM-DD">`` with today's date
+    (``time.strftime`` in ``GEXFWriter.__init__``); the attribute is optional in
+    the GEXF schema, so dropping it makes the file depend on the graph only.
+    """
+    writer = GEXFWriter(graph=graph, encoding="utf-8", prettyprint=True, version="1.2draft")
+    for meta in writer.xml.iter("meta"):
+        meta.attrib.pop("lastmodifieddate", None)
+    writer.write(handle)
+
+
+def _write_graphml(graph: nx.Graph, handle: Any) -> None:
+    """GraphML as ``nx.write_graphml`` writes it (no timestamps to remove)."""
+    nx.write_graphml(graph, handle, encoding="utf-8", prettyprint=True)
+
+
+_WRITERS = {".gexf": _write_gexf, ".graphml": _write_graphml}
+
+
+def export_network(graph: nx.Graph, path: str | Path) -> Path:
+    """Write ``graph`` to ``path`` as GEXF or GraphML, chosen by the file's suffix.
+
+    The same graph always gives byte-identical files (no dates). The file is
+    written to a temporary file in the same folder and moved into place, so a
+    crash never leaves a half-written snapshot; missing parent folders are made.
+    Node attributes named ``id``, ``label``, ``start``, ``end``, ``pid``, ``viz`` or
+    ``spells`` have special meanings in GEXF.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: the suffix is not ``.gexf`` or ``.graphml`` (any case).
+    """
+    target = Path(path)
+    suffix = target.suffix.lower()
+    writer = _WRITERS.get(suffix)
+    if writer is None:
+        raise ValueError(
+            f"cannot export network to {str(target)!r}: the file name must end in "
+            f"{' or '.join(EXPORT_SUFFIXES)} (any case), got {target.suffix or 'no suffix'!r}"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Not tempfile.mkstemp: its 0600 mode would survive os.replace; O_EXCL with a
+    # unique name gives the usual umask-governed permissions instead.
+    temp_path = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            writer(graph, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_path, target)
+    except BaseException:
+        temp_path.unlink(missing_ok=True)
+        raise
+    logger.debug(
+        "wrote network snapshot %s (%d nodes, %d ties)",
+        target,
+        graph.number_of_nodes(),
+        graph.number_of_edges(),
+    )
+    return target

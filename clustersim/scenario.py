@@ -59,7 +59,7 @@ class FirmsConfig(_Section):
                                  description="SMEs stay below 250 employees (F1)")
     secondary_capability_chance: Fraction = 0.5
     knowledge_sigma: float = Field(0.2, ge=0, le=1.0, allow_inf_nan=False)
-    initial_cash_months: float = Field(3.0, ge=0, le=36, allow_inf_nan=False,
+    initial_cash_months: float = Field(4.0, ge=0, le=36, allow_inf_nan=False,
                                        description="starting cash, in months of fixed costs")
 
 
@@ -115,7 +115,7 @@ class MarketConfig(_Section):
                                description="employee-months of work per phase, median")
     work_sigma: float = Field(0.7, ge=0, le=2, allow_inf_nan=False)
     max_duration: int = Field(3, ge=1, le=12, description="orders last 1..max_duration months")
-    price: float = Field(6.5, gt=0, le=100, allow_inf_nan=False,
+    price: float = Field(7.0, gt=0, le=100, allow_inf_nan=False,
                          description="k€ paid per employee-month of work")
     commodity_share: Fraction = Field(0.25, description="share of segments that are commodities")
     commodity_price_factor: float = Field(0.85, gt=0, le=2, allow_inf_nan=False)
@@ -123,7 +123,7 @@ class MarketConfig(_Section):
                                   description="monthly growth of novelty requirements")
     commodity_novelty_growth: float = Field(0.001, ge=0, le=0.1, allow_inf_nan=False)
     world_benchmark: float = Field(0.65, ge=-5, le=5, allow_inf_nan=False)
-    world_benchmark_growth: float = Field(0.0003, ge=-0.1, le=0.1, allow_inf_nan=False)
+    world_benchmark_growth: float = Field(0.001, ge=-0.1, le=0.1, allow_inf_nan=False)
     win_steepness: float = Field(6.0, gt=0, le=100, allow_inf_nan=False)
     knowledge_weight: float = Field(0.5, ge=0, le=10, allow_inf_nan=False)
 
@@ -157,11 +157,11 @@ class ProductionConfig(_Section):
     """Costs and delivery."""
 
     wage: float = Field(4.0, ge=0, le=100, allow_inf_nan=False, description="k€ per employee-month")
-    overhead: float = Field(2.0, ge=0, le=1000, allow_inf_nan=False, description="k€ per firm-month")
+    overhead: float = Field(0.5, ge=0, le=1000, allow_inf_nan=False, description="k€ per firm-month")
     rd_share: float = Field(0.03, ge=0, le=1, allow_inf_nan=False,
                             description="R&D spending as a share of the wage bill")
     failure_base: Fraction = 0.02
-    failure_trust_effect: Fraction = 0.12
+    failure_trust_effect: Fraction = 0.08
     failure_distance_effect: float = Field(0.03, ge=0, le=1, allow_inf_nan=False,
                                            description="added failure chance per hour of travel")
     failure_penalty: Fraction = Field(0.3, description="share of value lost on a failed delivery")
@@ -173,21 +173,24 @@ class LearningConfig(_Section):
 
     rd_catch_up: float = Field(0.05, ge=0, le=1, allow_inf_nan=False,
                                description="monthly share of the gap to the frontier that R&D closes")
-    spillover: float = Field(0.05, ge=0, le=1, allow_inf_nan=False)
-    capability_learning: float = Field(0.01, ge=0, le=1, allow_inf_nan=False)
-    innovation_base: float = Field(0.03, ge=0, le=1, allow_inf_nan=False)
+    spillover: float = Field(0.01, ge=0, le=1, allow_inf_nan=False)
+    capability_learning: float = Field(0.002, ge=0, le=1, allow_inf_nan=False)
+    innovation_base: float = Field(0.012, ge=0, le=1, allow_inf_nan=False)
     diversity_bonus: float = Field(0.3, ge=0, le=5, allow_inf_nan=False)
     innovation_lift: float = Field(0.05, ge=0, le=1, allow_inf_nan=False,
                                    description="knowledge added per innovation, × novelty requirement")
+    imitation: float = Field(0.05, ge=0, le=1, allow_inf_nan=False,
+                             description="monthly share of a firm's lead over the frontier that "
+                             "the world imitates away")
 
 
 class TiesConfig(_Section):
     """Trust between firms (MODEL.md §4 step 6)."""
 
     gain: Fraction = 0.5
-    decay: Fraction = 0.08
-    floor: Fraction = 0.1
-    initial_trust_low: Fraction = 0.2
+    decay: Fraction = 0.1
+    floor: Fraction = 0.12
+    initial_trust_low: Fraction = 0.25
     initial_trust_high: Fraction = 0.5
 
     @model_validator(mode="after")
@@ -203,13 +206,13 @@ class DemographyConfig(_Section):
     grace: int = Field(6, ge=1, le=120, description="months of negative cash before exit")
     cash_buffer_months: float = Field(4.0, ge=0, le=120, allow_inf_nan=False,
                                       description="owners withdraw cash above this many months of costs")
-    growth_rate: float = Field(0.02, ge=0, le=1, allow_inf_nan=False)
+    growth_rate: float = Field(0.01, ge=0, le=1, allow_inf_nan=False)
     shrink_rate: float = Field(0.02, ge=0, le=1, allow_inf_nan=False)
     busy_threshold: Fraction = 0.85
     idle_threshold: Fraction = 0.5
-    spinoff_rate: float = Field(0.02, ge=0, le=1, allow_inf_nan=False,
+    spinoff_rate: float = Field(0.05, ge=0, le=1, allow_inf_nan=False,
                                 description="entries per order lost for a missing phase or capacity")
-    entrant_employees: float = Field(3.0, ge=1, le=249, allow_inf_nan=False)
+    entrant_employees: float = Field(4.0, ge=1, le=249, allow_inf_nan=False)
 
 
 class OutputsConfig(_Section):
@@ -219,7 +222,7 @@ class OutputsConfig(_Section):
     network_snapshot_steps: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
     network_metrics_every: int = Field(1, ge=1, le=1200)
     path_length_sources: int = Field(
-        300, ge=1, le=100_000,
+        100, ge=1, le=100_000,
         description="average path length is exact up to this many firms, sampled from as many above")
 
 
@@ -229,6 +232,10 @@ class Scenario(_Section):
     name: str = Field("unnamed", min_length=1, max_length=200)
     description: str = ""
     steps: int = Field(120, ge=1, le=2400, description="months to run")
+    spin_up: int = Field(
+        12, ge=0, le=120,
+        description="months run before month 0 so that jobs in progress and working ties "
+        "exist at the start; firms neither pay costs, grow, exit nor enter then")
     network_mode: Literal["static", "dynamic"] = "dynamic"
     firms: FirmsConfig = Field(default_factory=FirmsConfig)
     region: RegionConfig = Field(default_factory=RegionConfig)
@@ -283,7 +290,11 @@ def shipped_scenarios() -> dict[str, Path]:
 def resolve_scenario_path(spec: str | Path) -> Path:
     """A path as given, or the shipped scenario of that name (``baseline``)."""
     path = Path(spec)
-    if path.exists():
+    try:
+        exists = path.exists()
+    except (OSError, ValueError):  # name too long, embedded NUL: not a file we can read
+        exists = False
+    if exists:
         return path
     shipped = shipped_scenarios()
     if str(spec) in shipped:
@@ -314,8 +325,10 @@ def parse_scenario(text: str, *, source: str = "<scenario>",
     """Parse TOML text into a validated scenario."""
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, ValueError) as exc:  # ValueError: int over 4,300 digits
         raise ScenarioError(f"{source}: malformed TOML: {exc}", source=source) from None
+    except RecursionError:
+        raise ScenarioError(f"{source}: malformed TOML: nested too deeply", source=source) from None
     return scenario_from_dict(data, source=source, overrides=overrides)
 
 
@@ -330,7 +343,10 @@ def scenario_from_dict(data: dict[str, Any], *, source: str = "<scenario>",
     """
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: a scenario must be a table of keys", source=source)
-    merged = _deep_copy(data)
+    try:
+        merged = _deep_copy(data)
+    except RecursionError:
+        raise ScenarioError(f"{source}: tables or lists nested too deeply", source=source) from None
     for key, value in (overrides or {}).items():
         _set_dotted(merged, canonical_key(key, source=source), value, source=source)
     try:
@@ -361,6 +377,9 @@ def parse_override(assignment: str, *, source: str = "--set") -> tuple[str, Any]
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw  # a bare word such as static or clustered is taken as a string
+    except (ValueError, RecursionError):  # an integer over 4,300 digits, deep nesting
+        raise ScenarioError(f"{source}: the value for '{key}' is too large or nested too deeply",
+                            source=source, key=key) from None
     return key, value
 
 
@@ -383,10 +402,20 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return '"' + "".join(_toml_char(c) for c in value) + '"'
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def _toml_char(char: str) -> str:
+    if char in '"\\':
+        return "\\" + char
+    if char == "\n":
+        return "\\n"
+    if (ord(char) < 0x20 and char != "\t") or char == "\x7f":
+        return f"\\u{ord(char):04x}"
+    return char
 
 
 # --------------------------------------------------------------------------- helpers
@@ -454,9 +483,7 @@ def _did_you_mean(word: str, allowed: list[str]) -> str:
 def _lookup(data: Any, loc: tuple[Any, ...]) -> tuple[bool, Any]:
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
             node = node[part]
         else:
             return False, None
@@ -464,7 +491,12 @@ def _lookup(data: Any, loc: tuple[Any, ...]) -> tuple[bool, Any]:
 
 
 def _describe_value(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # holds an int longer than Python's 4,300-digit str limit
+        if isinstance(value, int):
+            return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+        return f"a {type(value).__name__} holding an integer too long to print"
     if isinstance(value, float) and not math.isfinite(value):
         text = str(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -488,7 +520,7 @@ def _scenario_error(exc: ValidationError, source: str, data: dict[str, Any]) -> 
             continue
         found, value = _lookup(data, loc)
         message = err.get("msg", "invalid").removeprefix("Value error, ")
-        if found:
+        if found and loc:
             lines.append(f"{key} = {_describe_value(value)} is not allowed: {message}")
         else:
             lines.append(f"{key}: {message}")

@@ -1,0 +1,108 @@
+"""Monthly metrics (MODEL.md §7): the columns users see, as DataCollector reporters.
+
+:func:`month_stats` computes every column once a month from the model's arrays and
+counters; each DataCollector reporter is a small picklable function that reads one
+of them. Network-structure columns come from :mod:`clustersim.networks` (sparse
+graph algorithms), every ``outputs.network_metrics_every`` months.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from clustersim import networks
+
+if TYPE_CHECKING:
+    from clustersim.model import ClusterModel
+
+INNOVATION_COLUMNS = ["innovations", "innovations_cum", "innovating_firms_share", "mean_knowledge"]
+SURVIVAL_COLUMNS = ["firms_alive", "exits", "entries", "initial_cohort_survival"]
+ECONOMY_COLUMNS = ["orders", "orders_won", "orders_lost_no_partner", "orders_lost_no_capacity",
+                   "orders_lost_to_world", "delivery_failures", "revenue", "employment",
+                   "capacity_use", "demand_index"]
+NETWORK_STRUCTURE_COLUMNS = ["density", "mean_degree", "clustering", "avg_path_length",
+                             "largest_component_share", "components", "degree_gini"]
+NETWORK_COLUMNS = [*NETWORK_STRUCTURE_COLUMNS, "ties_formed", "ties_dropped", "mean_trust",
+                   "mean_team_size"]
+MARKET_COLUMNS = ["mean_novelty", "world_benchmark"]
+
+COLUMNS = [*INNOVATION_COLUMNS, *SURVIVAL_COLUMNS, *ECONOMY_COLUMNS, *NETWORK_COLUMNS,
+           *MARKET_COLUMNS]
+
+
+def read_stat(name: str, model: ClusterModel) -> float:
+    """The value of column ``name`` this month."""
+    return model.stats[name]
+
+
+def reporters() -> dict[str, partial]:
+    """DataCollector model reporters, one per column (partials: picklable, unlike lambdas)."""
+    return {name: partial(read_stat, name) for name in COLUMNS}
+
+
+def month_stats(model: ClusterModel) -> dict[str, float]:
+    """Every column for the month just finished (month 0: the initial state)."""
+    f = model.firms
+    n = f.n
+    live = f.alive[:n]
+    alive_count = int(live.sum())
+    month = model.month
+    previous = model.stats
+    employees = f.employees[:n][live]
+    stats: dict[str, float] = {
+        # innovation
+        "innovations": int(month["innovations"]),
+        "innovations_cum": int(previous.get("innovations_cum", 0) + month["innovations"]),
+        "innovating_firms_share": _share(live & (f.last_innovation[:n] > model.steps - 12), alive_count),
+        "mean_knowledge": float(f.knowledge[:n][live].mean()) if alive_count else 0.0,
+        # survival
+        "firms_alive": alive_count,
+        "exits": int(month["exits"]),
+        "entries": int(month["entries"]),
+        "initial_cohort_survival": float(live[: model.initial_cohort].sum() / model.initial_cohort),
+        # economy
+        "orders": int(month["orders"]),
+        "orders_won": int(month["orders_won"]),
+        "orders_lost_no_partner": int(month["orders_lost_no_partner"]),
+        "orders_lost_no_capacity": int(month["orders_lost_no_capacity"]),
+        "orders_lost_to_world": int(month["orders_lost_to_world"]),
+        "delivery_failures": int(month["delivery_failures"]),
+        "revenue": float(model.ledger["customer_payments"]),
+        "employment": float(employees.sum()),
+        "capacity_use": float(f.load[:n][live].sum() / employees.sum()) if alive_count else 0.0,
+        "demand_index": model.market.demand_index(),
+        # network
+        "ties_formed": int(model.ties.formed),
+        "ties_dropped": int(model.ties.dropped),
+        "mean_trust": float(np.mean(list(model.ties.trust.values()))) if model.ties.trust else 0.0,
+        "mean_team_size": float(np.mean(model.team_sizes)) if model.team_sizes else 0.0,
+        # market
+        "mean_novelty": float(model.market.novelty.mean()),
+        "world_benchmark": float(model.market.benchmark.mean()),
+    }
+    every = model.scenario.outputs.network_metrics_every
+    if model.steps % every == 0 or not previous:
+        stats.update(network_structure(model))
+    else:
+        stats.update({k: previous[k] for k in NETWORK_STRUCTURE_COLUMNS})
+    return stats
+
+
+def network_structure(model: ClusterModel) -> dict[str, float]:
+    """Density, degree, clustering, path length and components of the living firms' ties."""
+    f = model.firms
+    idx = f.alive_indices()
+    position = np.full(f.n, -1, dtype=np.int64)
+    position[idx] = np.arange(len(idx))
+    u, v, _trust = model.ties.edges()
+    adj = networks.adjacency(len(idx), position[u], position[v])
+    values = networks.network_metrics(adj, path_sources=model.scenario.outputs.path_length_sources,
+                                      rng=model.metrics_rng)
+    return {k: values[k] for k in NETWORK_STRUCTURE_COLUMNS}
+
+
+def _share(mask: np.ndarray, total: int) -> float:
+    return float(mask.sum() / total) if total else 0.0

@@ -1,0 +1,587 @@
+"""ClusterModel: small firms form production networks in a simulated market.
+
+One step is one month and runs the phases of MODEL.md §4 in order; each phase is a
+method of the same name, so a reader finds every phase in :meth:`ClusterModel.step`.
+The model takes a :class:`~clustersim.scenario.Scenario` (or a path to one) and/or
+plain keyword arguments (``network_mode="static"``, ``n_firms=200``,
+``**{"market.volatility": 0.4}``), so ``mesa.batch_run`` and SolaraViz work on it
+unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import mesa
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from clustersim import metrics
+from clustersim.agents.firm import COVER_THRESHOLD, Firm, FirmState
+from clustersim.market import Market
+from clustersim.policies import Policy
+from clustersim.region import CellIndex, Region
+from clustersim.scenario import Scenario, load_scenario, scenario_from_dict
+from clustersim.teams import LOST_TO_WORLD, Job, TeamBuilder, build_static_networks
+from clustersim.ties import TieStore
+
+# Money flows recorded every month (k€); they balance the change in firms' cash.
+LEDGER_KEYS = ("customer_payments", "partner_payments_made", "partner_payments_received",
+               "fixed_costs", "rd_spend", "withdrawals", "entry_cash")
+
+
+def resolve_scenario(scenario: Scenario | str | Path | None, overrides: dict[str, Any]) -> Scenario:
+    """A Scenario from a Scenario, a path or nothing, with keyword overrides applied."""
+    if isinstance(scenario, Scenario):
+        if not overrides:
+            return scenario
+        base = scenario.model_dump()
+    elif scenario is None:
+        base = {}
+    else:
+        base = load_scenario(scenario).model_dump()
+    return scenario_from_dict(base, source="ClusterModel keyword arguments", overrides=overrides,
+                              strict=False)
+
+
+class ClusterModel(mesa.Model):
+    """A manufacturing cluster of small firms, their ties and their market."""
+
+    def __init__(self, scenario: Scenario | str | Path | None = None, *,
+                 seed: int | str | None = None, rng: Any = None, **overrides: Any):
+        if isinstance(seed, str):  # SolaraViz text fields arrive as strings (TECH-NOTES T6)
+            seed = int(seed)
+        self.scenario = resolve_scenario(scenario, overrides)
+        super().__init__(seed=seed, rng=rng)
+        self.seed = seed
+        sc = self.scenario
+        self.static_mode = sc.network_mode == "static"
+        # A separate stream for measurement (sampled path lengths), so that how often
+        # metrics are computed never changes what the firms do.
+        self.metrics_rng = np.random.default_rng(self.rng.integers(2**63))
+
+        self.region = Region.from_config(sc.region, self.rng)
+        n, phases = sc.firms.count, sc.firms.phases
+        employees = np.clip(self.rng.lognormal(math.log(sc.firms.employees_median),
+                                               sc.firms.employees_sigma, size=n),
+                            1.0, sc.firms.max_employees)
+        self.market = Market(sc.market, phases, self.rng, cluster_capacity=float(employees.sum()))
+        self.firms = FirmState(n, phases)
+        self.ties = TieStore(sc.ties.gain, sc.ties.decay, sc.ties.floor)
+        self.firm_agents: list[Firm] = []
+        self.static_networks: list[list[int]] = []
+        self.jobs: dict[int, list[Job]] = {}
+        self.policies: list[Policy] = []
+        self.teams = TeamBuilder(self)
+        self.month: Counter[str] = Counter()
+        self.ledger: dict[str, float] = dict.fromkeys(LEDGER_KEYS, 0.0)
+        self.totals_counter: Counter[str] = Counter()
+        self.team_sizes: list[int] = []
+        self.stats: dict[str, float] = {}
+        self.firm_snapshots: list[pd.DataFrame] = []
+        self.network_snapshots: dict[int, nx.Graph] = {}
+        self._spinoff_sources: list[tuple[int, int]] = []
+        self._completed: list[tuple[Job, bool]] = []
+        self._rd_paid = np.zeros(0, dtype=bool)
+
+        self._create_initial_firms(employees)
+        self._create_initial_ties()
+        self.initial_cohort = n
+        self.spin_up(sc.spin_up)
+        self.datacollector = mesa.DataCollector(model_reporters=metrics.reporters())
+        self.collect()
+
+    # ------------------------------------------------------------------ set-up
+
+    def _create_initial_firms(self, employees: np.ndarray) -> None:
+        sc, rng = self.scenario, self.rng
+        n, phases = len(employees), sc.firms.phases
+        idx = self.firms.add(n)
+        f = self.firms
+        x, y = self.region.place_firms(n, rng)
+        f.x[idx], f.y[idx] = x, y
+        f.town[idx] = self.region.nearest_town(x, y)
+        weights = (self.market.phase_demand_share() if sc.firms.specialty_weights == "demand"
+                   else np.full(phases, 1.0 / phases))
+        specialty = rng.choice(phases, size=n, p=weights)
+        f.specialty[idx] = specialty
+        capability = rng.uniform(0.0, 0.15, size=(n, phases))
+        capability[np.arange(n), specialty] = rng.uniform(0.6, 0.9, size=n)
+        has_second = rng.random(n) < sc.firms.secondary_capability_chance
+        second = (specialty + rng.integers(1, phases, size=n)) % phases
+        capability[has_second, second[has_second]] = rng.uniform(0.3, 0.6, size=int(has_second.sum()))
+        f.capability[idx] = capability
+        f.knowledge[idx] = rng.lognormal(0.0, sc.firms.knowledge_sigma, size=n)
+        f.employees[idx] = employees
+        f.cooperativeness[idx] = self._draw_cooperativeness(n)
+        costs = sc.production.wage * employees + sc.production.overhead
+        f.cash[idx] = sc.firms.initial_cash_months * costs * rng.uniform(0.5, 1.5, size=n)
+        f.alive[idx] = True
+        f.utilisation[idx] = sc.market.target_utilisation
+        for i in idx.tolist():
+            self.firm_agents.append(Firm(self, i))
+
+    def _draw_cooperativeness(self, n: int) -> np.ndarray:
+        cfg = self.scenario.region
+        return np.clip(self.rng.normal(cfg.cooperativeness, cfg.cooperativeness_sd, size=n), 0.0, 1.0)
+
+    def _create_initial_ties(self) -> None:
+        """Month-0 ties: fixed networks (static) or acquaintances within one hour (dynamic).
+
+        Without ties at the start most firms die in the first year (MODEL.md §4 step 7).
+        """
+        sc, f, rng = self.scenario, self.firms, self.rng
+        alive = f.alive_indices()
+        if self.static_mode:
+            teams = sc.teams
+            self.static_networks = build_static_networks(
+                f.x, f.y, f.capability, alive, min_size=teams.static_min_size,
+                max_size=teams.static_max_size, per_phase=teams.static_members_per_phase,
+                radius_km=self.region.search_radius_km, rng=rng)
+            for net_id, members in enumerate(self.static_networks):
+                f.network[members] = net_id
+                for a in range(len(members)):
+                    for b in range(a + 1, len(members)):
+                        self.ties.set(members[a], members[b], teams.static_initial_trust)
+        else:
+            index = CellIndex(f.x, f.y, alive, self.region.search_radius_km)
+            low, high = sc.ties.initial_trust_low, sc.ties.initial_trust_high
+            counts = rng.poisson(sc.region.initial_ties_per_firm / 2.0, size=len(alive))
+            r2 = self.region.search_radius_km**2
+            for i, k in zip(alive.tolist(), counts.tolist(), strict=True):
+                if k == 0:
+                    continue
+                hood = index.neighbourhood(float(f.x[i]), float(f.y[i]))
+                picks = rng.integers(0, len(hood), size=k).tolist()
+                trusts = rng.uniform(low, high, size=k).tolist()
+                for p, t in zip(picks, trusts, strict=True):
+                    j = hood[p]
+                    if j != i and (f.x[j] - f.x[i]) ** 2 + (f.y[j] - f.y[i]) ** 2 <= r2:
+                        self.ties.set(i, j, t)
+        self.ties.formed = self.ties.dropped = 0
+
+    def spin_up(self, months: int) -> None:
+        """Run the market, teams, production and ties for ``months`` before month 0.
+
+        Without it every firm starts with no work in progress, reads the first months
+        as idle and shrinks. Firms neither pay costs, grow, exit nor enter, and the
+        frontier stands still; cash and counters are reset to their month-0 values.
+        """
+        if months <= 0:
+            return
+        f = self.firms
+        n = f.n
+        cash = f.cash[:n].copy()
+        for _ in range(months):
+            self.start_month()
+            self.market.update_demand(self.rng)
+            self.orders = self.market.draw_orders(self.rng)
+            self.form_teams()
+            self.produce_and_pay()
+            self.learn_and_innovate()
+            self.update_ties()
+            f.utilisation[:n] = 0.7 * f.utilisation[:n] + 0.3 * f.load[:n] / f.employees[:n]
+            self.steps += 1
+        # Month 0 is now; spin-up month `months` would have been month 1.
+        self.jobs = {end - months + 1: jobs for end, jobs in self.jobs.items()}
+        self.steps = 0
+        f.cash[:n] = cash
+        for name in ("orders_led", "orders_joined", "orders_lost", "innovations", "revenue_cum",
+                     "revenue_month", "negative_months"):
+            f.view(name)[:] = 0
+        f.last_innovation[:n] = -(10**6)
+        self.start_month()
+
+    # ------------------------------------------------------------------ one month
+
+    def step(self) -> None:
+        """One month, in the order of MODEL.md §4."""
+        self.start_month()
+        self.update_market()  # 1
+        self.run_policies()  # 2
+        self.form_teams()  # 3
+        self.produce_and_pay()  # 4
+        self.learn_and_innovate()  # 5
+        self.update_ties()  # 6
+        self.update_demography()  # 7
+        self.collect()  # 8
+        self.running = self.steps < self.scenario.steps
+
+    def start_month(self) -> None:
+        """Reset this month's counters and money flows."""
+        self.month = Counter()
+        self.ledger = dict.fromkeys(LEDGER_KEYS, 0.0)
+        self.team_sizes = []
+        self._spinoff_sources = []
+        self._completed = []
+        self.ties.formed = self.ties.dropped = 0
+        self.firms.revenue_month[: self.firms.n] = 0.0
+
+    def update_market(self) -> None:
+        """1. Demand moves, novelty requirements rise, this month's orders arrive."""
+        self.market.update_demand(self.rng)
+        self.market.advance_frontier()
+        self.orders = self.market.draw_orders(self.rng)
+
+    def run_policies(self) -> None:
+        """2. Each policy programme that is running does its month's work."""
+        for policy in self.policies:
+            if policy.active(self.steps):
+                policy.step(self)
+
+    def form_teams(self) -> None:
+        """3. Each order gets a lead firm, which staffs it or loses it (with the reason)."""
+        f = self.firms
+        n = f.n
+        f.load[:n] = self._committed_load()
+        builder = self.teams
+        builder.prepare()
+        leads = builder.draw_leads(self.orders, self.rng)
+        month = self.month
+        month["orders"] += len(self.orders)
+        end_base = self.steps - 1
+        random = self.random.random
+        knowledge, capability = builder.knowledge, builder.capability
+        for order, lead in zip(self.orders, leads, strict=True):
+            if lead < 0:
+                month["orders_lost_no_partner"] += 1
+                continue
+            assignments, reason, max_hours = builder.staff(order, lead)
+            if reason is None:
+                members = list(dict.fromkeys([lead] + [a[0] for a in assignments]))
+                cap = sum(capability[firm][phase] for firm, phase, _ in assignments) / len(assignments)
+                team_knowledge = sum(knowledge[m] for m in members) / len(members)
+                if random() >= self.market.win_probability(order.segment, cap, team_knowledge):
+                    reason = LOST_TO_WORLD
+            f.orders_led[lead] += 1
+            if reason is not None:
+                month[reason] += 1
+                f.orders_lost[lead] += 1
+                if reason != LOST_TO_WORLD:
+                    missing = next((p for p in order.phases
+                                    if not any(a[1] == p for a in assignments)), order.phases[-1])
+                    self._spinoff_sources.append((lead, missing))
+                continue
+            builder.commit(assignments)
+            month["orders_won"] += 1
+            self.team_sizes.append(len(members))
+            for m in members[1:]:
+                f.orders_joined[m] += 1
+            job = Job(end=end_base + order.duration, segment=order.segment, lead=lead,
+                      members=members, assignments=assignments, value=order.value,
+                      max_hours=max_hours)
+            self.jobs.setdefault(job.end, []).append(job)
+        f.load[:n] = np.where(f.alive[:n], f.employees[:n] - np.asarray(builder.free), 0.0)
+
+    def _committed_load(self) -> np.ndarray:
+        """Work per firm per month on jobs still running this month."""
+        firms, loads = [], []
+        for end, jobs in self.jobs.items():
+            if end >= self.steps:
+                for job in jobs:
+                    for firm, _phase, load in job.assignments:
+                        firms.append(firm)
+                        loads.append(load)
+        return np.bincount(np.asarray(firms, dtype=np.int64), weights=np.asarray(loads),
+                           minlength=self.firms.n)[: self.firms.n]
+
+    def produce_and_pay(self) -> None:
+        """4. Jobs due this month are delivered (or fail) and paid; firms pay their costs."""
+        sc, f = self.scenario, self.firms
+        prod = sc.production
+        alive = f.alive
+        random = self.random.random
+        ledger = self.ledger
+        for job in self.jobs.pop(self.steps, []):
+            failed = (not alive[job.lead]) or random() < self._failure_chance(job)
+            self._completed.append((job, failed))
+            if failed:
+                self.month["delivery_failures"] += 1
+            if not alive[job.lead]:
+                continue  # the lead has gone: nobody delivers, nobody is paid
+            value = job.value * (1.0 - prod.failure_penalty) if failed else job.value
+            f.cash[job.lead] += value
+            f.revenue_month[job.lead] += value
+            ledger["customer_payments"] += value
+            shares: dict[int, float] = {}
+            for firm, _phase, load in job.assignments:
+                if alive[firm]:
+                    shares[firm] = shares.get(firm, 0.0) + load
+            total = sum(shares.values())
+            if total <= 0:
+                continue
+            pot = value * (1.0 - sc.teams.lead_premium)
+            for firm, share in shares.items():
+                if firm == job.lead:
+                    continue
+                pay = pot * share / total
+                f.cash[job.lead] -= pay
+                f.revenue_month[job.lead] -= pay
+                ledger["partner_payments_made"] += pay
+                f.cash[firm] += pay
+                f.revenue_month[firm] += pay
+                ledger["partner_payments_received"] += pay
+        n = f.n
+        live = f.alive[:n]
+        costs = np.where(live, f.monthly_costs(prod.wage, prod.overhead), 0.0)
+        # Firms in the red cut their R&D first.
+        self._rd_paid = live & (f.cash[:n] > 0)
+        rd = np.where(self._rd_paid, prod.rd_share * prod.wage * f.employees[:n], 0.0)
+        f.cash[:n] -= costs + rd
+        ledger["fixed_costs"] += float(costs.sum())
+        ledger["rd_spend"] += float(rd.sum())
+        self.month["revenue"] = ledger["customer_payments"]
+
+    def _failure_chance(self, job: Job) -> float:
+        """Low trust and long distances make a delivery fail more often."""
+        prod = self.scenario.production
+        trust = self.ties.mean_pair_trust(job.members)
+        return min(1.0, prod.failure_base + prod.failure_trust_effect * (1.0 - trust)
+                   + prod.failure_distance_effect * job.max_hours)
+
+    def learn_and_innovate(self) -> None:
+        """5. Partners learn from each other; projects innovate; R&D catches up with the frontier."""
+        sc, f = self.scenario, self.firms
+        learn = sc.learning
+        market = self.market
+        random = self.random.random
+        for job, failed in self._completed:
+            members = [m for m in job.members if f.alive[m]]
+            if not members:
+                continue
+            for firm, phase, _load in job.assignments:
+                if f.alive[firm]:
+                    f.capability[firm, phase] += learn.capability_learning * (1.0 - f.capability[firm, phase])
+            knowledge = [float(f.knowledge[m]) for m in members]
+            best = max(knowledge)
+            for m, k in zip(members, knowledge, strict=True):
+                f.knowledge[m] = k + learn.spillover * (best - k)  # spillover, 003:L2379
+            if failed:
+                continue
+            novelty = float(market.novelty[job.segment])
+            team_knowledge = sum(knowledge) / len(knowledge)
+            diversity = len({int(f.specialty[m]) for m in members})
+            chance = (learn.innovation_base * min(1.0, team_knowledge / novelty)
+                      * (1.0 + learn.diversity_bonus * (diversity - 1)))
+            if random() < chance:
+                self.month["innovations"] += 1
+                lift = learn.innovation_lift * novelty  # additive, never compounding
+                for m in members:
+                    f.knowledge[m] += lift
+                    f.innovations[m] += 1
+                    f.last_innovation[m] = self.steps
+        # R&D closes part of the gap to the frontier; a lead over it is imitated away
+        # by the world (bounded, never below the frontier: no plain depreciation).
+        n = f.n
+        target = market.phase_frontier()[f.specialty[:n]]
+        gap = target - f.knowledge[:n]
+        f.knowledge[:n] += np.where(gap > 0, np.where(self._rd_paid, learn.rd_catch_up * gap, 0.0),
+                                    learn.imitation * gap)
+
+    def update_ties(self) -> None:
+        """6. Joint success builds trust, failure erodes it; all trust decays; weak ties drop."""
+        f = self.firms
+        keep = 1.0 - self.scenario.production.failure_trust_loss
+        coop = f.cooperativeness
+        for job, failed in self._completed:
+            members = [m for m in job.members if f.alive[m]]
+            if len(members) < 2:
+                continue
+            if failed:
+                self.ties.weaken(members, keep)
+            else:
+                self.ties.reinforce(members, [float(coop[m]) for m in members])
+        self.ties.decay(coop[: f.n])
+
+    def update_demography(self) -> None:
+        """7. Owners withdraw surplus cash, firms grow or shrink, exit or enter."""
+        sc, f = self.scenario, self.firms
+        demo, prod = sc.demography, sc.production
+        n = f.n
+        live = f.alive[:n]
+        employees = f.employees[:n]
+        f.utilisation[:n] = np.where(live, 0.7 * f.utilisation[:n]
+                                     + 0.3 * f.load[:n] / np.maximum(employees, 1e-9), 0.0)
+        # Revenue trend and the lagged threat it signals (boiled frog, 003:L3070).
+        rev = f.revenue_month[:n]
+        f.revenue_fast[:n] += (rev - f.revenue_fast[:n]) / 3.0
+        f.revenue_slow[:n] += (rev - f.revenue_slow[:n]) / 12.0
+        f.revenue_cum[:n] += rev
+        signal = np.clip(1.0 - f.revenue_fast[:n] / np.maximum(f.revenue_slow[:n], 1e-9), 0.0, 1.0)
+        f.threat_signal[:n, :-1] = f.threat_signal[:n, 1:]
+        f.threat_signal[:n, -1] = signal
+        f.threat[:n] = f.threat_signal[:n, 0]
+        # Growth when busy, shrinkage when idle, braked near 250 employees (F1).
+        busy = live & (f.utilisation[:n] > demo.busy_threshold)
+        idle = live & (f.utilisation[:n] < demo.idle_threshold)
+        cap = sc.firms.max_employees
+        f.employees[:n] = np.where(busy, employees * (1.0 + demo.growth_rate * (1.0 - employees / cap)),
+                                   employees)
+        # Nobody is laid off while there is committed work for them.
+        shrunk = np.maximum(np.maximum(1.0, f.load[:n]), f.employees[:n] * (1.0 - demo.shrink_rate))
+        f.employees[:n] = np.where(idle, np.minimum(f.employees[:n], shrunk), f.employees[:n])
+        # Owners take out cash above a buffer, or cash piles up and nobody ever exits.
+        buffer = demo.cash_buffer_months * f.monthly_costs(prod.wage, prod.overhead)
+        surplus = np.where(live, np.maximum(0.0, f.cash[:n] - buffer), 0.0)
+        f.cash[:n] -= surplus
+        self.ledger["withdrawals"] += float(surplus.sum())
+        # Exit after `grace` months in the red.
+        f.negative_months[:n] = np.where(live & (f.cash[:n] < 0), f.negative_months[:n] + 1, 0)
+        for i in np.flatnonzero(live & (f.negative_months[:n] >= demo.grace)).tolist():
+            self.remove_firm(i)
+        self.enter_spinoffs()
+
+    def remove_firm(self, i: int) -> None:
+        """Firm i exits: it stops producing and loses its ties."""
+        f = self.firms
+        f.alive[i] = False
+        f.load[i] = 0.0
+        self.ties.remove_firm(i)
+        net = int(f.network[i])
+        if net >= 0:
+            self.static_networks[net].remove(i)
+        self.firm_agents[i].remove()
+        self.month["exits"] += 1
+
+    def enter_spinoffs(self) -> None:
+        """Spin-offs start where orders were lost for a missing phase or capacity (003:L1535)."""
+        sources = self._spinoff_sources
+        if not sources:
+            return
+        sc, rng, f = self.scenario, self.rng, self.firms
+        count = int(rng.poisson(sc.demography.spinoff_rate * len(sources)))
+        if count == 0:
+            return
+        phases = sc.firms.phases
+        picks = rng.integers(0, len(sources), size=count).tolist()
+        for pick in picks:
+            parent, phase = sources[pick]
+            i = int(f.add(1)[0])
+            f.x[i], f.y[i] = self.region.place_near(float(f.x[parent]), float(f.y[parent]), 3.0, rng)
+            f.town[i] = int(self.region.nearest_town(f.x[i : i + 1], f.y[i : i + 1])[0])
+            f.specialty[i] = phase
+            f.capability[i] = rng.uniform(0.0, 0.15, size=phases)
+            f.capability[i, phase] = rng.uniform(COVER_THRESHOLD + 0.05, 0.75)
+            f.knowledge[i] = float(f.knowledge[parent]) * rng.uniform(0.9, 1.0)
+            f.employees[i] = sc.demography.entrant_employees * rng.uniform(0.7, 1.3)
+            f.cooperativeness[i] = float(self._draw_cooperativeness(1)[0])
+            cash = sc.firms.initial_cash_months * (sc.production.wage * f.employees[i]
+                                                   + sc.production.overhead)
+            f.cash[i] = cash
+            self.ledger["entry_cash"] += float(cash)
+            f.utilisation[i] = sc.market.target_utilisation
+            f.born[i] = self.steps
+            f.alive[i] = True
+            net = int(f.network[parent])
+            if self.static_mode and net >= 0:
+                f.network[i] = net  # a spin-off stays in its parent's network
+                for member in self.static_networks[net]:
+                    self.ties.set(i, member, sc.teams.static_initial_trust)
+                self.static_networks[net].append(i)
+            elif f.alive[parent]:
+                # A skilled employee going it alone keeps working with the old employer and
+                # knows some of its partners (blue-collar entrepreneurship, 003:L1535-1541).
+                self.ties.set(i, parent, sc.ties.initial_trust_high)
+                known = sorted(self.ties.partners.get(parent, ()))
+                for j in rng.permutation(len(known))[:2].tolist():
+                    if known[j] != i:
+                        self.ties.set(i, known[j], sc.ties.initial_trust_low)
+            self.firm_agents.append(Firm(self, i))
+            self.month["entries"] += 1
+
+    def collect(self) -> None:
+        """8. Compute this month's metrics and record them."""
+        self.stats = metrics.month_stats(self)
+        for key in ("orders", "orders_won", "innovations", "entries", "exits", "revenue",
+                    "orders_lost_no_partner", "orders_lost_no_capacity", "orders_lost_to_world",
+                    "delivery_failures", "ties_formed", "ties_dropped"):
+            self.totals_counter[key] += self.stats.get(key, 0)
+        self.datacollector.collect(self)
+        outputs = self.scenario.outputs
+        if self.steps in outputs.firm_table_steps:
+            self.firm_snapshots.append(self.firm_frame())
+        if self.steps in outputs.network_snapshot_steps:
+            self.network_snapshots[self.steps] = self.network_graph()
+
+    # ------------------------------------------------------------------ running and results
+
+    def run(self, steps: int | None = None, on_step: Callable[[int, int], None] | None = None) -> None:
+        """Run ``steps`` months (default: the scenario's), calling ``on_step(done, total)``."""
+        total = self.scenario.steps if steps is None else steps
+        for done in range(1, total + 1):
+            self.step()
+            if on_step is not None:
+                on_step(done, total)
+
+    def timeseries(self) -> pd.DataFrame:
+        """One row per month (0 = the initial state), first column ``step``."""
+        frame = self.datacollector.get_model_vars_dataframe()
+        frame.insert(0, "step", np.arange(len(frame), dtype=np.int64))
+        return frame.reset_index(drop=True)
+
+    def totals(self) -> dict[str, float]:
+        """The run's totals: orders by outcome, innovations, entries, exits, revenue."""
+        totals = {k: float(v) for k, v in self.totals_counter.items()}
+        totals["initial_cohort_survival"] = float(self.stats.get("initial_cohort_survival", 1.0))
+        totals["firms_alive"] = float(self.stats.get("firms_alive", 0))
+        return totals
+
+    def firm_frame(self) -> pd.DataFrame:
+        """One row per living firm now: its state and counters."""
+        f = self.firms
+        idx = f.alive_indices()
+        frame = pd.DataFrame({
+            "step": np.full(len(idx), self.steps, dtype=np.int64),
+            "firm": idx,
+            "born": f.born[idx],
+            "x_km": f.x[idx],
+            "y_km": f.y[idx],
+            "town": f.town[idx],
+            "specialty": f.specialty[idx],
+            "employees": f.employees[idx],
+            "cash": f.cash[idx],
+            "knowledge": f.knowledge[idx],
+            "cooperativeness": f.cooperativeness[idx],
+            "utilisation": f.utilisation[idx],
+            "threat": f.threat[idx],
+            "degree": np.array([self.ties.degree(i) for i in idx.tolist()], dtype=np.int64),
+            "static_network": f.network[idx],
+            "orders_led": f.orders_led[idx],
+            "orders_joined": f.orders_joined[idx],
+            "orders_lost": f.orders_lost[idx],
+            "innovations": f.innovations[idx],
+            "revenue_cum": f.revenue_cum[idx],
+        })
+        phases = self.scenario.firms.phases
+        for p in range(phases):
+            frame[f"capability_{p}"] = f.capability[idx, p]
+        return frame
+
+    def firm_table(self) -> pd.DataFrame:
+        """Firm-level rows at every step listed in ``outputs.firm_table_steps``."""
+        if not self.firm_snapshots:
+            return pd.DataFrame()
+        return pd.concat(self.firm_snapshots, ignore_index=True)
+
+    def network_graph(self) -> nx.Graph:
+        """The current tie network of living firms, with firm attributes, for Gephi or Cytoscape."""
+        from clustersim.networks import to_networkx
+
+        f = self.firms
+        idx = f.alive_indices()
+        position = np.full(f.n, -1, dtype=np.int64)
+        position[idx] = np.arange(len(idx))
+        u, v, trust = self.ties.edges()
+        attrs = {
+            "x_km": f.x[idx], "y_km": f.y[idx], "town": f.town[idx],
+            "specialty": f.specialty[idx], "employees": f.employees[idx],
+            "knowledge": f.knowledge[idx], "cash": f.cash[idx],
+            "static_network": f.network[idx],
+        }
+        return to_networkx(len(idx), position[u], position[v], trust=trust, node_attrs=attrs,
+                           node_ids=idx.tolist())

@@ -1,0 +1,354 @@
+"""Teams: the production network forms here (MODEL.md §4 step 3).
+
+For each order a lead firm is drawn among the firms that see it. It does its own
+phases if it has free capacity and, for each phase still open, picks a partner from
+its candidate pool with probability proportional to capability × trust ×
+proximity × free capacity. In
+``dynamic`` mode the pool is the lead's ties plus a few firms found at random within
+the search radius (one hour's travel, 003:L3321), plus whatever policies add (hub
+co-members, broker referrals); in ``static`` mode it is the lead's fixed network,
+and teams never cross network borders.
+
+The per-order code works on plain Python scalars and lists prepared once a month
+(MODEL.md §8): numpy calls on tiny arrays inside this loop cost more than the logic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from clustersim.agents.firm import COVER_THRESHOLD
+from clustersim.market import Order
+from clustersim.region import CellIndex
+from clustersim.ties import pair_key
+
+if TYPE_CHECKING:
+    from clustersim.model import ClusterModel
+
+_EPS = 1e-9
+
+# Why an order was lost (the column names of MODEL.md §7).
+LOST_NO_PARTNER = "orders_lost_no_partner"  # nobody the lead can reach covers a phase
+LOST_NO_CAPACITY = "orders_lost_no_capacity"  # firms cover it, but none has free capacity
+LOST_TO_WORLD = "orders_lost_to_world"  # staffed, but the world's producers won it
+
+# A pool source returns extra candidate firms for (lead, phase): hub co-members,
+# broker referrals... Policies register them on the TeamBuilder.
+PoolSource = Callable[[int, int], Iterable[int]]
+
+
+@dataclass(slots=True)
+class Job:
+    """A won order being produced: who does what, until when."""
+
+    end: int  # last month of production; paid and assessed then
+    segment: int
+    lead: int
+    members: list[int]  # distinct firms, lead first
+    assignments: list[tuple[int, int, float]]  # (firm, phase, employee-months per month)
+    value: float  # k€
+    max_hours: float  # longest travel time from the lead to a member
+    tags: set[str] = field(default_factory=set)  # e.g. "formal_network" (set by policies)
+
+
+def build_static_networks(x: np.ndarray, y: np.ndarray, capability: np.ndarray,
+                          firms: np.ndarray, *, min_size: int, max_size: int,
+                          per_phase: int, radius_km: float,
+                          rng: np.random.Generator) -> list[list[int]]:
+    """Partition ``firms`` into fixed networks of nearby, complementary firms.
+
+    Each network starts from a randomly drawn firm and adds the nearest unassigned
+    firms within ``radius_km`` that bring a phase the network has fewer than
+    ``per_phase`` members for (fewer for phases too scarce to give every network that
+    many), until every phase is covered that often, no such firm
+    is near, or the network has ``max_size`` members. Firms left in networks smaller
+    than ``min_size`` join the nearest network with room (MODEL.md §4 step 3).
+    """
+    count = len(firms)
+    if count == 0:
+        return []
+    covers = capability[firms] >= COVER_THRESHOLD
+    # Members wanted per phase: `per_phase`, fewer for phases too scarce to give every
+    # expected network that many (but at least one), so late networks are not left
+    # without the scarce phases.
+    expected_networks = max(1, round(count / max_size))
+    target = np.clip(covers.sum(axis=0) // expected_networks, 1, per_phase)
+    xy = np.column_stack([x[firms], y[firms]])
+    tree = cKDTree(xy)
+    assigned = np.zeros(count, dtype=bool)
+    networks: list[list[int]] = []
+    small: list[int] = []
+    for seed in rng.permutation(count).tolist():
+        if assigned[seed]:
+            continue
+        team = [seed]
+        assigned[seed] = True
+        have = covers[seed].astype(np.int64)
+        k = min(count, 64)
+        while True:
+            dist, cand = tree.query(xy[seed], k=k)
+            dist, cand = np.atleast_1d(dist), np.atleast_1d(cand)
+            exhausted = True
+            for d, c in zip(dist.tolist(), cand.tolist(), strict=True):
+                if d > radius_km:
+                    break
+                if assigned[c]:
+                    continue
+                if len(team) >= max_size:
+                    break
+                if len(team) < min_size or bool((covers[c] & (have < target)).any()):
+                    team.append(c)
+                    assigned[c] = True
+                    have += covers[c]
+            else:
+                exhausted = k >= count
+            complete = bool((have >= target).all()) and len(team) >= min_size
+            if complete or len(team) >= max_size or exhausted or k >= count:
+                break
+            k = min(count, 4 * k)
+        if len(team) >= min_size:
+            networks.append(team)
+        else:
+            small.extend(team)
+    if not networks:
+        return [[int(firms[i]) for i in range(count)]]
+    # Leftovers join the nearest network that still has room (or the nearest at all).
+    centroids = np.array([xy[team].mean(axis=0) for team in networks])
+    for i in small:
+        d2 = ((centroids - xy[i]) ** 2).sum(axis=1)
+        sizes = np.array([len(t) for t in networks])
+        d2_room = np.where(sizes < max_size, d2, np.inf)
+        target = int(np.argmin(d2_room)) if np.isfinite(d2_room).any() else int(np.argmin(d2))
+        networks[target].append(i)
+    return [[int(firms[i]) for i in team] for team in networks]
+
+
+class TeamBuilder:
+    """Staffs orders for one month from state prepared at the month's start."""
+
+    def __init__(self, model: ClusterModel):
+        self.model = model
+        self.pool_sources: list[PoolSource] = []
+
+    # ----------------------------------------------------------------- monthly set-up
+
+    def prepare(self) -> None:
+        """Copy the state the per-order loop reads into plain Python lists."""
+        model = self.model
+        firms = model.firms
+        n = firms.n
+        cfg = model.scenario.teams
+        self.static = model.scenario.network_mode == "static"
+        self.capability = firms.capability[:n].tolist()
+        self.free = np.where(firms.alive[:n], firms.employees[:n] - firms.load[:n], 0.0).tolist()
+        self.x = firms.x[:n].tolist()
+        self.y = firms.y[:n].tolist()
+        self.cooperativeness = firms.cooperativeness[:n].tolist()
+        self.knowledge = firms.knowledge[:n].tolist()
+        self.network = firms.network[:n].tolist()
+        self.trust = model.ties.trust
+        self.partners = model.ties.partners
+        self.speed = model.region.speed_kmh
+        self.radius_km = model.region.search_radius_km
+        self.trust_base = cfg.trust_base
+        self.proximity_hours = cfg.proximity_hours
+        self.random_search = cfg.random_search
+        self.split = cfg.split_phases
+        alive = firms.alive[:n]
+        covers = firms.capability[:n] >= COVER_THRESHOLD
+        self._covers = covers
+        self._alive = alive
+        self._phase_index: dict[int, CellIndex] = {}
+        self._network_phase: dict[tuple[int, int], list[int]] = {}
+        self._index_tie_pools(covers)
+        # Lead weights per segment: visible firms that cover one of its phases.
+        employees = firms.employees[:n]
+        free_share = np.clip((employees - firms.load[:n]) / np.maximum(employees, _EPS), 0.0, 1.0)
+        visibility = employees ** cfg.lead_visibility_exponent * (0.25 + free_share)
+        visibility = visibility * firms.visibility[:n]
+        self._lead_pool: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for s, phases in enumerate(model.market.segment_phases):
+            eligible = np.flatnonzero(alive & covers[:, list(phases)].any(axis=1))
+            weights = np.cumsum(visibility[eligible])
+            self._lead_pool[s] = (eligible, weights)
+
+    def draw_leads(self, orders: list[Order], rng: np.random.Generator) -> list[int]:
+        """A lead firm per order, drawn by visibility among firms covering one of its phases."""
+        u = rng.random(len(orders)).tolist()
+        leads = []
+        for order, r in zip(orders, u, strict=True):
+            eligible, cum = self._lead_pool[order.segment]
+            if len(eligible) == 0 or cum[-1] <= 0:
+                leads.append(-1)
+                continue
+            leads.append(int(eligible[min(int(np.searchsorted(cum, r * cum[-1], side="right")),
+                                          len(eligible) - 1)]))
+        return leads
+
+    # ----------------------------------------------------------------- candidate pools
+
+    def _phase_cells(self, phase: int) -> CellIndex:
+        index = self._phase_index.get(phase)
+        if index is None:
+            members = np.flatnonzero(self._alive & self._covers[:, phase])
+            index = CellIndex(self.model.firms.x, self.model.firms.y, members, self.radius_km)
+            self._phase_index[phase] = index
+        return index
+
+    def _network_members(self, network: int, phase: int) -> list[int]:
+        key = (network, phase)
+        members = self._network_phase.get(key)
+        if members is None:
+            capability = self.capability
+            members = [f for f in self.model.static_networks[network]
+                       if self._alive[f] and capability[f][phase] >= COVER_THRESHOLD]
+            self._network_phase[key] = members
+        return members
+
+    def _weight(self, lead: int, c: int) -> float:
+        """Trust × proximity part of the partner score (fixed while teams form)."""
+        hours = math.hypot(self.x[c] - self.x[lead], self.y[c] - self.y[lead]) / self.speed
+        trust = self.trust.get(pair_key(lead, c), 0.0)
+        return (self.trust_base + trust) * math.exp(-hours / self.proximity_hours)
+
+    def _index_tie_pools(self, covers: np.ndarray) -> None:
+        """Every tie partner of every firm, grouped by (firm, phase covered), with its weight.
+
+        Built with numpy once a month; a lead's candidates for a phase are then one slice
+        of ``_pool_firm``/``_pool_weight`` between two offsets.
+        """
+        model = self.model
+        n, phases = covers.shape
+        u, v, trust = model.ties.edges()
+        src = np.concatenate([u, v])
+        dst = np.concatenate([v, u])
+        trust2 = np.concatenate([trust, trust])
+        x, y = model.firms.x, model.firms.y
+        hours = np.hypot(x[src] - x[dst], y[src] - y[dst]) / self.speed
+        weight = (self.trust_base + trust2) * np.exp(-hours / self.proximity_hours)
+        edge, phase = np.nonzero(covers[dst])
+        key = src[edge] * phases + phase
+        order = np.argsort(key, kind="stable")
+        self._pool_firm = dst[edge][order].tolist()
+        self._pool_weight = weight[edge][order].tolist()
+        self._pool_offsets = np.searchsorted(key[order], np.arange(n * phases + 1)).tolist()
+        self._phases = phases
+
+    def candidates(self, lead: int, phase: int) -> list[tuple[int, float]]:
+        """Firms the lead can ask to do ``phase``, each once, with their trust × proximity weight.
+
+        All cover the phase, are alive and are not the lead.
+        """
+        if self.static:
+            network = self.network[lead]
+            if network < 0:
+                return []
+            return [(f, self._weight(lead, f)) for f in self._network_members(network, phase)
+                    if f != lead]
+        slot = lead * self._phases + phase
+        start, end = self._pool_offsets[slot], self._pool_offsets[slot + 1]
+        pool = list(zip(self._pool_firm[start:end], self._pool_weight[start:end], strict=True))
+        model = self.model
+        capability = self.capability
+        known = self.partners.get(lead, ())
+        # Strangers: a cooperative lead looks around within one hour's travel (003:L3321).
+        if self.random_search and model.random.random() < self.cooperativeness[lead]:
+            hood = self._phase_cells(phase).neighbourhood(self.x[lead], self.y[lead])
+            if hood:
+                lx, ly, r2 = self.x[lead], self.y[lead], self.radius_km**2
+                rand = model.random.random
+                size = len(hood)
+                strangers: set[int] = set()
+                for _ in range(self.random_search):
+                    c = hood[int(rand() * size)]
+                    if (c != lead and c not in known and c not in strangers
+                            and (self.x[c] - lx) ** 2 + (self.y[c] - ly) ** 2 <= r2):
+                        strangers.add(c)
+                        pool.append((c, self._weight(lead, c)))
+        if self.pool_sources:
+            listed = {c for c, _w in pool}
+            for source in self.pool_sources:
+                for c in source(lead, phase):
+                    if (c != lead and c not in listed and self._alive[c]
+                            and capability[c][phase] >= COVER_THRESHOLD):
+                        listed.add(c)
+                        pool.append((c, self._weight(lead, c)))
+        return pool
+
+    # ----------------------------------------------------------------- staffing
+
+    def staff(self, order: Order, lead: int) -> tuple[list[tuple[int, int, float]], str | None, float]:
+        """Assign the order's work; returns (assignments, reason it was lost or None, max hours).
+
+        Nothing is committed here: the caller commits the assignments if the team wins.
+        """
+        capability, free = self.capability, self.free
+        used: dict[int, float] = {}
+        assignments: list[tuple[int, int, float]] = []
+        duration = order.duration
+        max_hours = 0.0
+        lx, ly, speed = self.x[lead], self.y[lead], self.speed
+        for phase, work in zip(order.phases, order.work, strict=True):
+            need = work / duration
+            lead_covers = capability[lead][phase] >= COVER_THRESHOLD
+            if lead_covers:
+                avail = free[lead] - used.get(lead, 0.0)
+                if avail > _EPS:
+                    take = need if need < avail else avail
+                    assignments.append((lead, phase, take))
+                    used[lead] = used.get(lead, 0.0) + take
+                    need -= take
+            if need <= _EPS:
+                continue
+            pool = self.candidates(lead, phase)
+            if not pool and not lead_covers:
+                return assignments, LOST_NO_PARTNER, max_hours
+            scored = []
+            for c, weight in pool:  # each firm at most once (candidates() guarantees it)
+                avail = free[c] - used.get(c, 0.0)
+                if avail <= _EPS:
+                    continue
+                score = capability[c][phase] * weight * (1.0 if avail >= need else math.sqrt(avail / need))
+                scored.append((score, c, avail))
+            if not scored:
+                return assignments, LOST_NO_CAPACITY, max_hours
+            for _pick in range(2 if self.split else 1):
+                if not scored:
+                    break
+                _score, c, avail = scored.pop(self._choose(scored))
+                take = need if need < avail else avail
+                assignments.append((c, phase, take))
+                used[c] = used.get(c, 0.0) + take
+                need -= take
+                max_hours = max(max_hours, math.hypot(self.x[c] - lx, self.y[c] - ly) / speed)
+                if need <= _EPS:
+                    break
+            if need > _EPS:
+                return assignments, LOST_NO_CAPACITY, max_hours
+        return assignments, None, max_hours
+
+    def _choose(self, scored: list[tuple[float, int, float]]) -> int:
+        """Index of a candidate drawn with probability proportional to its score."""
+        total = 0.0
+        for item in scored:
+            total += item[0]
+        if total <= 0.0:
+            return 0
+        threshold = self.model.random.random() * total
+        for i, item in enumerate(scored):
+            threshold -= item[0]
+            if threshold < 0.0:
+                return i
+        return len(scored) - 1
+
+    def commit(self, assignments: list[tuple[int, int, float]]) -> None:
+        """Occupy the capacity of a won order's firms for this month's remaining orders."""
+        free = self.free
+        for firm, _phase, load in assignments:
+            free[firm] -= load

@@ -1,0 +1,131 @@
+"""Trust ties between firms (MODEL.md §4 step 6).
+
+A tie is an undirected pair of firms with a trust level in (floor, 1]. A successful
+joint job raises trust by ``gain × cooperativeness × (1 − trust)``; every month trust
+decays by ``× (1 − decay × (1.5 − cooperativeness))``; a tie whose trust falls
+below ``floor`` is dropped. Per-order lookups use plain dicts (fast for scalars);
+the monthly decay touches every tie at once with numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+_BASE = 1 << 32  # a pair (i, j), i < j, is stored under the key i * _BASE + j
+
+
+def pair_key(i: int, j: int) -> int:
+    """The dict key of the unordered pair (i, j)."""
+    return i * _BASE + j if i < j else j * _BASE + i
+
+
+class TieStore:
+    """Trust between pairs of firms, with each firm's set of tie partners."""
+
+    def __init__(self, gain: float, decay: float, floor: float):
+        self.gain = gain
+        self.decay_rate = decay
+        self.floor = floor
+        self.trust: dict[int, float] = {}
+        self.partners: dict[int, set[int]] = {}
+        self.formed = 0  # ties created since the counters were last reset
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self.trust)
+
+    def get(self, i: int, j: int) -> float:
+        """Trust between i and j (0 when they have no tie)."""
+        return self.trust.get(pair_key(i, j), 0.0)
+
+    def degree(self, i: int) -> int:
+        """Number of ties firm i has."""
+        return len(self.partners.get(i, ()))
+
+    def set(self, i: int, j: int, value: float) -> None:
+        """Create or overwrite the tie (i, j) with trust ``value``."""
+        if i == j:
+            return
+        key = pair_key(i, j)
+        if key not in self.trust:
+            self.formed += 1
+            self.partners.setdefault(i, set()).add(j)
+            self.partners.setdefault(j, set()).add(i)
+        self.trust[key] = min(1.0, value)
+
+    def reinforce(self, members: list[int], cooperativeness: list[float]) -> None:
+        """A team delivered: trust between every pair rises (creates ties between strangers)."""
+        gain = self.gain
+        for a in range(len(members)):
+            i = members[a]
+            for b in range(a + 1, len(members)):
+                j = members[b]
+                key = pair_key(i, j)
+                old = self.trust.get(key)
+                c = 0.5 * (cooperativeness[a] + cooperativeness[b])
+                if old is None:
+                    self.formed += 1
+                    self.partners.setdefault(i, set()).add(j)
+                    self.partners.setdefault(j, set()).add(i)
+                    old = 0.0
+                self.trust[key] = old + gain * c * (1.0 - old)
+
+    def weaken(self, members: list[int], keep: float) -> None:
+        """A team failed to deliver: existing trust between its pairs × ``keep``."""
+        for a in range(len(members)):
+            for b in range(a + 1, len(members)):
+                key = pair_key(members[a], members[b])
+                if key in self.trust:
+                    self.trust[key] *= keep
+
+    def mean_pair_trust(self, members: list[int]) -> float:
+        """Mean trust over the pairs of a team (1 for a firm working alone)."""
+        n = len(members)
+        if n < 2:
+            return 1.0
+        total = 0.0
+        for a in range(n):
+            for b in range(a + 1, n):
+                total += self.trust.get(pair_key(members[a], members[b]), 0.0)
+        return total / (n * (n - 1) / 2)
+
+    def decay(self, cooperativeness: np.ndarray) -> None:
+        """Monthly decay of every tie; ties below the floor are dropped.
+
+        A pair's cooperativeness is the mean of its two firms'; more cooperative
+        pairs forget more slowly.
+        """
+        if not self.trust:
+            return
+        keys = np.fromiter(self.trust.keys(), dtype=np.int64, count=len(self.trust))
+        values = np.fromiter(self.trust.values(), dtype=np.float64, count=len(self.trust))
+        i, j = keys // _BASE, keys % _BASE
+        coop = 0.5 * (cooperativeness[i] + cooperativeness[j])
+        values *= 1.0 - self.decay_rate * (1.5 - coop)
+        keep = values >= self.floor
+        if not keep.all():
+            for a, b in zip(i[~keep].tolist(), j[~keep].tolist(), strict=True):
+                self.partners[a].discard(b)
+                self.partners[b].discard(a)
+            self.dropped += int((~keep).sum())
+        self.trust = dict(zip(keys[keep].tolist(), values[keep].tolist(), strict=True))
+
+    def remove_firm(self, i: int) -> None:
+        """Firm i exits: all its ties go (counted as dropped)."""
+        for j in self.partners.pop(i, set()):
+            self.partners[j].discard(i)
+            del self.trust[pair_key(i, j)]
+            self.dropped += 1
+
+    def edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All ties as arrays (u, v, trust) with u < v."""
+        keys = np.fromiter(self.trust.keys(), dtype=np.int64, count=len(self.trust))
+        values = np.fromiter(self.trust.values(), dtype=np.float64, count=len(self.trust))
+        return keys // _BASE, keys % _BASE, values
+
+    def add_many(self, pairs: Iterable[tuple[int, int, float]]) -> None:
+        """Create ties from (i, j, trust) triples (used to seed the month-0 network)."""
+        for i, j, value in pairs:
+            self.set(i, j, value)

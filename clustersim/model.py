@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 
 from clustersim import metrics
-from clustersim.agents.firm import COVER_THRESHOLD, Firm, FirmState
+from clustersim.agents.firm import Firm, FirmState
 from clustersim.market import Market
 from clustersim.policies import Policy
 from clustersim.region import CellIndex, Region
 from clustersim.scenario import Scenario, load_scenario, scenario_from_dict
-from clustersim.teams import LOST_TO_WORLD, Job, TeamBuilder, build_static_networks
+from clustersim.teams import LOST_NO_PARTNER, LOST_TO_WORLD, Job, TeamBuilder, build_static_networks
 from clustersim.ties import TieStore
 
 # Money flows recorded every month (k€); they balance the change in firms' cash.
@@ -241,17 +241,28 @@ class ClusterModel(mesa.Model):
         f.load[:n] = self._committed_load()
         builder = self.teams
         builder.prepare()
-        leads = builder.draw_leads(self.orders, self.rng)
+        bids = self.scenario.teams.bids
+        draws = self.rng.random((len(self.orders), bids)).tolist()
         month = self.month
         month["orders"] += len(self.orders)
         end_base = self.steps - 1
         random = self.random.random
         knowledge, capability = builder.knowledge, builder.capability
-        for order, lead in zip(self.orders, leads, strict=True):
+        for order, uniforms in zip(self.orders, draws, strict=True):
+            # The order is offered to up to `bids` leads in turn; the first that can staff it bids.
+            lead, reason = -1, LOST_NO_PARTNER
+            for u in uniforms:
+                candidate = (builder.draw_static_lead(order, u) if self.static_mode
+                             else builder.draw_lead(order.segment, u))
+                if candidate < 0:
+                    break
+                lead = candidate
+                assignments, reason, max_hours = builder.staff(order, lead)
+                if reason is None:
+                    break
             if lead < 0:
                 month["orders_lost_no_partner"] += 1
                 continue
-            assignments, reason, max_hours = builder.staff(order, lead)
             if reason is None:
                 members = list(dict.fromkeys([lead] + [a[0] for a in assignments]))
                 cap = sum(capability[firm][phase] for firm, phase, _ in assignments) / len(assignments)
@@ -466,7 +477,7 @@ class ClusterModel(mesa.Model):
             f.town[i] = int(self.region.nearest_town(f.x[i : i + 1], f.y[i : i + 1])[0])
             f.specialty[i] = phase
             f.capability[i] = rng.uniform(0.0, 0.15, size=phases)
-            f.capability[i, phase] = rng.uniform(COVER_THRESHOLD + 0.05, 0.75)
+            f.capability[i, phase] = rng.uniform(0.6, 0.9)  # a skilled founder, like incumbents
             f.knowledge[i] = float(f.knowledge[parent]) * rng.uniform(0.9, 1.0)
             f.employees[i] = sc.demography.entrant_employees * rng.uniform(0.7, 1.3)
             f.cooperativeness[i] = float(self._draw_cooperativeness(1)[0])

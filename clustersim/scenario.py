@@ -137,6 +137,9 @@ class TeamsConfig(_Section):
                               description="weight of a stranger relative to trust in partner choice")
     proximity_hours: PositiveFloat = Field(1.0, le=24, description="distance decay of partner choice")
     lead_visibility_exponent: float = Field(0.5, ge=0, le=3, allow_inf_nan=False)
+    bids: int = Field(3, ge=1, le=20,
+                      description="lead firms (or fixed networks) an order is offered to in turn "
+                      "until one can staff it: customers shop around")
     lead_premium: Fraction = Field(0.05, description="share of order value the lead firm keeps")
     split_phases: bool = True
     static_min_size: int = Field(3, ge=3, le=50)
@@ -189,7 +192,7 @@ class TiesConfig(_Section):
 
     gain: Fraction = 0.5
     decay: Fraction = 0.1
-    floor: Fraction = 0.12
+    floor: Fraction = 0.2
     initial_trust_low: Fraction = 0.25
     initial_trust_high: Fraction = 0.5
 
@@ -222,7 +225,7 @@ class OutputsConfig(_Section):
     network_snapshot_steps: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
     network_metrics_every: int = Field(1, ge=1, le=1200)
     path_length_sources: int = Field(
-        100, ge=1, le=100_000,
+        50, ge=1, le=100_000,
         description="average path length is exact up to this many firms, sampled from as many above")
 
 

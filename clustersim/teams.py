@@ -16,6 +16,7 @@ The per-order code works on plain Python scalars and lists prepared once a month
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -159,37 +160,97 @@ class TeamBuilder:
         self.trust_base = cfg.trust_base
         self.proximity_hours = cfg.proximity_hours
         self.random_search = cfg.random_search
-        self.split = cfg.split_phases
+        # A phase may be split over two firms; designated cooperators of a fixed network
+        # pool their capacity and ramp up as a whole (003:L1530).
+        self.max_split = (cfg.static_max_size if self.static else 2) if cfg.split_phases else 1
         alive = firms.alive[:n]
         covers = firms.capability[:n] >= COVER_THRESHOLD
         self._covers = covers
         self._alive = alive
         self._phase_index: dict[int, CellIndex] = {}
-        self._network_phase: dict[tuple[int, int], list[int]] = {}
-        self._index_tie_pools(covers)
+        self._index_pools(covers)
         # Lead weights per segment: visible firms that cover one of its phases.
         employees = firms.employees[:n]
-        free_share = np.clip((employees - firms.load[:n]) / np.maximum(employees, _EPS), 0.0, 1.0)
-        visibility = employees ** cfg.lead_visibility_exponent * (0.25 + free_share)
-        visibility = visibility * firms.visibility[:n]
+        spare = np.where(alive, np.maximum(employees - firms.load[:n], 0.0), 0.0)
+        visibility = employees ** cfg.lead_visibility_exponent * firms.visibility[:n]
         self._lead_pool: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        if self.static:
+            self._covered = [np.flatnonzero(row).tolist() for row in covers]
+            self._prepare_static_leads(covers, alive, employees, spare, visibility)
+            return
+        visibility = visibility * (0.25 + spare / np.maximum(employees, _EPS))
         for s, phases in enumerate(model.market.segment_phases):
             eligible = np.flatnonzero(alive & covers[:, list(phases)].any(axis=1))
-            weights = np.cumsum(visibility[eligible])
-            self._lead_pool[s] = (eligible, weights)
+            self._lead_pool[s] = (eligible, np.cumsum(visibility[eligible]))
 
-    def draw_leads(self, orders: list[Order], rng: np.random.Generator) -> list[int]:
-        """A lead firm per order, drawn by visibility among firms covering one of its phases."""
-        u = rng.random(len(orders)).tolist()
-        leads = []
-        for order, r in zip(orders, u, strict=True):
-            eligible, cum = self._lead_pool[order.segment]
-            if len(eligible) == 0 or cum[-1] <= 0:
-                leads.append(-1)
-                continue
-            leads.append(int(eligible[min(int(np.searchsorted(cum, r * cum[-1], side="right")),
-                                          len(eligible) - 1)]))
-        return leads
+    def _prepare_static_leads(self, covers: np.ndarray, alive: np.ndarray, employees: np.ndarray,
+                              spare: np.ndarray, visibility: np.ndarray) -> None:
+        """Static mode: a fixed network bids for the orders its members can make together.
+
+        Designated cooperators know each other's order books, so an order goes to a
+        network whose members have the spare capacity for every phase, weighted by the
+        visibility of its members that cover one of the phases; the lead is one of them.
+        """
+        model = self.model
+        network = model.firms.network[: len(alive)]
+        member = alive & (network >= 0)
+        nets = max(1, len(model.static_networks))
+        rows = np.flatnonzero(member)
+        net_spare = np.zeros((nets, covers.shape[1]))
+        np.add.at(net_spare, network[rows], covers[rows] * spare[rows, None])
+        self._net_spare = net_spare.tolist()
+        self._static_visibility = visibility
+        self._static_members = member
+        self._net_draw: dict[int, tuple[list[float], float]] = {}
+        self._net_leads: dict[tuple[int, int], tuple[list[int], list[float]]] = {}
+        for s, needed in enumerate(model.market.segment_phases):
+            seeing = member & covers[:, list(needed)].any(axis=1)
+            weight = np.bincount(network[seeing], weights=visibility[seeing], minlength=nets)
+            cum = np.cumsum(weight)
+            self._net_draw[s] = (cum.tolist(), float(cum[-1]))
+
+    STATIC_TRIES = 12  # networks sampled per bid before the order goes to one that cannot staff it
+
+    def draw_static_lead(self, order: Order, u: float) -> int:
+        """A lead firm in a fixed network able to staff ``order`` (−1 if no network sees it).
+
+        Networks are sampled by weight until one has the spare capacity for every phase
+        (rejection sampling keeps this O(1) per order at any cluster size).
+        """
+        cum, total = self._net_draw[order.segment]
+        if total <= 0:
+            return -1
+        rand = self.model.random.random
+        needs = [(p, w / order.duration) for p, w in zip(order.phases, order.work, strict=True)]
+        net = -1
+        r = u
+        for _ in range(self.STATIC_TRIES):
+            net = min(bisect_right(cum, r * total), len(cum) - 1)
+            spare = self._net_spare[net]
+            if all(spare[p] >= need for p, need in needs):
+                break
+            r = rand()
+        key = (net, order.segment)
+        leads = self._net_leads.get(key)
+        if leads is None:
+            capability = self.capability
+            members = [f for f in self.model.static_networks[net] if self._static_members[f]
+                       and any(capability[f][p] >= COVER_THRESHOLD for p in order.phases)]
+            leads = (members, np.cumsum(self._static_visibility[members]).tolist())
+            self._net_leads[key] = leads
+        members, member_cum = leads
+        if not members:
+            return -1
+        slot = bisect_right(member_cum, rand() * member_cum[-1])
+        return members[min(slot, len(members) - 1)]
+
+    def draw_lead(self, segment: int, u: float) -> int:
+        """A lead firm for an order of ``segment`` from a uniform number ``u``; −1 if none sees it."""
+        eligible, cum = self._lead_pool[segment]
+        if len(eligible) == 0 or cum[-1] <= 0:
+            return -1
+        slot = int(np.searchsorted(cum, u * cum[-1], side="right"))
+        return int(eligible[min(slot, len(eligible) - 1)])
 
     # ----------------------------------------------------------------- candidate pools
 
@@ -201,37 +262,42 @@ class TeamBuilder:
             self._phase_index[phase] = index
         return index
 
-    def _network_members(self, network: int, phase: int) -> list[int]:
-        key = (network, phase)
-        members = self._network_phase.get(key)
-        if members is None:
-            capability = self.capability
-            members = [f for f in self.model.static_networks[network]
-                       if self._alive[f] and capability[f][phase] >= COVER_THRESHOLD]
-            self._network_phase[key] = members
-        return members
-
     def _weight(self, lead: int, c: int) -> float:
         """Trust × proximity part of the partner score (fixed while teams form)."""
         hours = math.hypot(self.x[c] - self.x[lead], self.y[c] - self.y[lead]) / self.speed
         trust = self.trust.get(pair_key(lead, c), 0.0)
         return (self.trust_base + trust) * math.exp(-hours / self.proximity_hours)
 
-    def _index_tie_pools(self, covers: np.ndarray) -> None:
-        """Every tie partner of every firm, grouped by (firm, phase covered), with its weight.
+    def _index_pools(self, covers: np.ndarray) -> None:
+        """Every firm's candidate partners grouped by (firm, phase covered), with weights.
 
-        Built with numpy once a month; a lead's candidates for a phase are then one slice
-        of ``_pool_firm``/``_pool_weight`` between two offsets.
+        Dynamic mode: its tie partners. Static mode: the other members of its fixed
+        network, tie or not. Built with numpy once a month; a lead's candidates for a
+        phase are then one slice of ``_pool_firm``/``_pool_weight`` between two offsets.
         """
         model = self.model
         n, phases = covers.shape
-        u, v, trust = model.ties.edges()
-        src = np.concatenate([u, v])
-        dst = np.concatenate([v, u])
-        trust2 = np.concatenate([trust, trust])
+        if self.static:
+            src_list, dst_list = [], []
+            for members in model.static_networks:
+                living = [m for m in members if self._alive[m]]
+                for a in living:
+                    for b in living:
+                        if a != b:
+                            src_list.append(a)
+                            dst_list.append(b)
+            src = np.asarray(src_list, dtype=np.int64)
+            dst = np.asarray(dst_list, dtype=np.int64)
+            trust = np.fromiter((self.trust.get(pair_key(a, b), 0.0)
+                                 for a, b in zip(src_list, dst_list, strict=True)),
+                                dtype=np.float64, count=len(src_list))
+        else:
+            u, v, trust1 = model.ties.edges()
+            src, dst = np.concatenate([u, v]), np.concatenate([v, u])
+            trust = np.concatenate([trust1, trust1])
         x, y = model.firms.x, model.firms.y
         hours = np.hypot(x[src] - x[dst], y[src] - y[dst]) / self.speed
-        weight = (self.trust_base + trust2) * np.exp(-hours / self.proximity_hours)
+        weight = (self.trust_base + trust) * np.exp(-hours / self.proximity_hours)
         edge, phase = np.nonzero(covers[dst])
         key = src[edge] * phases + phase
         order = np.argsort(key, kind="stable")
@@ -240,46 +306,46 @@ class TeamBuilder:
         self._pool_offsets = np.searchsorted(key[order], np.arange(n * phases + 1)).tolist()
         self._phases = phases
 
-    def candidates(self, lead: int, phase: int) -> list[tuple[int, float]]:
+    def candidates(self, lead: int, phase: int) -> tuple[list[int], list[float]]:
         """Firms the lead can ask to do ``phase``, each once, with their trust × proximity weight.
 
-        All cover the phase, are alive and are not the lead.
+        All cover the phase, are alive and are not the lead. Returns (firms, weights).
         """
-        if self.static:
-            network = self.network[lead]
-            if network < 0:
-                return []
-            return [(f, self._weight(lead, f)) for f in self._network_members(network, phase)
-                    if f != lead]
         slot = lead * self._phases + phase
         start, end = self._pool_offsets[slot], self._pool_offsets[slot + 1]
-        pool = list(zip(self._pool_firm[start:end], self._pool_weight[start:end], strict=True))
+        firms, weights = self._pool_firm[start:end], self._pool_weight[start:end]
+        if self.static:
+            return firms, weights
         model = self.model
-        capability = self.capability
         known = self.partners.get(lead, ())
         # Strangers: a cooperative lead looks around within one hour's travel (003:L3321).
         if self.random_search and model.random.random() < self.cooperativeness[lead]:
             hood = self._phase_cells(phase).neighbourhood(self.x[lead], self.y[lead])
             if hood:
-                lx, ly, r2 = self.x[lead], self.y[lead], self.radius_km**2
+                x, y = self.x, self.y
+                lx, ly, r2 = x[lead], y[lead], self.radius_km**2
+                scale = 1.0 / (self.speed * self.proximity_hours)
                 rand = model.random.random
                 size = len(hood)
-                strangers: set[int] = set()
                 for _ in range(self.random_search):
                     c = hood[int(rand() * size)]
-                    if (c != lead and c not in known and c not in strangers
-                            and (self.x[c] - lx) ** 2 + (self.y[c] - ly) ** 2 <= r2):
-                        strangers.add(c)
-                        pool.append((c, self._weight(lead, c)))
+                    if c == lead or c in known or c in firms[end - start:]:
+                        continue
+                    d2 = (x[c] - lx) ** 2 + (y[c] - ly) ** 2
+                    if d2 <= r2:  # strangers have no trust yet: weight = trust_base × proximity
+                        firms.append(c)
+                        weights.append(self.trust_base * math.exp(-math.sqrt(d2) * scale))
         if self.pool_sources:
-            listed = {c for c, _w in pool}
+            listed = set(firms)
+            capability = self.capability
             for source in self.pool_sources:
                 for c in source(lead, phase):
                     if (c != lead and c not in listed and self._alive[c]
                             and capability[c][phase] >= COVER_THRESHOLD):
                         listed.add(c)
-                        pool.append((c, self._weight(lead, c)))
-        return pool
+                        firms.append(c)
+                        weights.append(self._weight(lead, c))
+        return firms, weights
 
     # ----------------------------------------------------------------- staffing
 
@@ -306,11 +372,11 @@ class TeamBuilder:
                     need -= take
             if need <= _EPS:
                 continue
-            pool = self.candidates(lead, phase)
+            pool, weights = self.candidates(lead, phase)
             if not pool and not lead_covers:
                 return assignments, LOST_NO_PARTNER, max_hours
             scored = []
-            for c, weight in pool:  # each firm at most once (candidates() guarantees it)
+            for c, weight in zip(pool, weights, strict=True):  # each firm once (see candidates())
                 avail = free[c] - used.get(c, 0.0)
                 if avail <= _EPS:
                     continue
@@ -318,7 +384,7 @@ class TeamBuilder:
                 scored.append((score, c, avail))
             if not scored:
                 return assignments, LOST_NO_CAPACITY, max_hours
-            for _pick in range(2 if self.split else 1):
+            for _pick in range(self.max_split):
                 if not scored:
                     break
                 _score, c, avail = scored.pop(self._choose(scored))
@@ -352,3 +418,7 @@ class TeamBuilder:
         free = self.free
         for firm, _phase, load in assignments:
             free[firm] -= load
+            if self.static:
+                spare = self._net_spare[self.network[firm]]
+                for p in self._covered[firm]:
+                    spare[p] -= load

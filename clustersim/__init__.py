@@ -11,6 +11,7 @@ from clustersim.scenario import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ClusterModel",
     "Scenario",
     "ScenarioError",
     "__version__",
@@ -18,3 +19,12 @@ __all__ = [
     "parse_scenario",
     "scenario_from_dict",
 ]
+
+
+def __getattr__(name: str):
+    """Import the model lazily, so the CLI answers --help without loading Mesa."""
+    if name == "ClusterModel":
+        from clustersim.model import ClusterModel
+
+        return ClusterModel
+    raise AttributeError(f"module 'clustersim' has no attribute {name!r}")

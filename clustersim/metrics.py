@@ -27,10 +27,16 @@ NETWORK_STRUCTURE_COLUMNS = ["density", "mean_degree", "clustering", "avg_path_l
                              "largest_component_share", "components", "degree_gini"]
 NETWORK_COLUMNS = [*NETWORK_STRUCTURE_COLUMNS, "ties_formed", "ties_dropped", "mean_trust",
                    "mean_team_size"]
-MARKET_COLUMNS = ["mean_novelty", "world_benchmark"]
+MARKET_COLUMNS = ["mean_novelty", "world_benchmark", "shock_active"]
+POLICY_COLUMNS = ["formal_networks_active", "formal_network_share", "broker_clients",
+                  "policy_spend", "policy_spend_cum", "hub_members", "hub_self_funding_ratio",
+                  "hub_service_level", "cost_per_innovation", "joint_projects_started",
+                  "joint_projects_succeeded", "joint_projects_active"]
 
 COLUMNS = [*INNOVATION_COLUMNS, *SURVIVAL_COLUMNS, *ECONOMY_COLUMNS, *NETWORK_COLUMNS,
-           *MARKET_COLUMNS]
+           *MARKET_COLUMNS, *POLICY_COLUMNS]
+# Ratios with nothing to divide (no hubs, no innovations yet) are NaN, not 0.
+RATIO_COLUMNS = ["hub_self_funding_ratio", "hub_service_level", "cost_per_innovation"]
 
 
 def read_stat(name: str, model: ClusterModel) -> float:
@@ -83,12 +89,45 @@ def month_stats(model: ClusterModel) -> dict[str, float]:
         "mean_novelty": float(model.market.novelty.mean()),
         "world_benchmark": float(model.market.benchmark.mean()),
     }
+    stats.update(policy_stats(model, live, alive_count, stats["innovations_cum"]))
     every = model.scenario.outputs.network_metrics_every
     if model.steps % every == 0 or not previous:
         stats.update(network_structure(model))
     else:
         stats.update({k: previous[k] for k in NETWORK_STRUCTURE_COLUMNS})
     return stats
+
+
+def policy_stats(model: ClusterModel, live: np.ndarray, alive_count: int,
+                 innovations_cum: int) -> dict[str, float]:
+    """Shocks, formal networks, policy money, hubs and joint projects this month."""
+    f = model.firms
+    n = f.n
+    month = model.steps
+    ledger = model.institution.ledger
+    active = model.formal_networks.active(month)
+    in_active = sum(len(net.members) for net in active)
+    hubs = model.hubs
+    fees = sum(hub.fees_month for hub in hubs)
+    costs = sum(hub.cost_month for hub in hubs)
+    return {
+        "shock_active": int(any(shock.active(month) for shock in model.shocks)),
+        "formal_networks_active": len(active),
+        "formal_network_share": in_active / alive_count if alive_count else 0.0,
+        "broker_clients": int(sum(len(b.clients) for p in model.policies
+                                  for b in getattr(p, "brokers", ()))),
+        "policy_spend": float(ledger.spent_this_month),
+        "policy_spend_cum": float(ledger.spent_total),
+        "hub_members": int((live & (f.hub[:n] >= 0)).sum()),
+        "hub_self_funding_ratio": fees / costs if costs > 0 else float("nan"),
+        "hub_service_level": (float(np.mean([hub.service_level for hub in hubs]))
+                              if hubs else float("nan")),
+        "cost_per_innovation": (ledger.spent_total / innovations_cum
+                                if innovations_cum and ledger.spent_total else float("nan")),
+        "joint_projects_started": int(model.month["joint_projects_started"]),
+        "joint_projects_succeeded": int(model.month["joint_projects_succeeded"]),
+        "joint_projects_active": int(sum(1 for p in model.joint_projects if p.running)),
+    }
 
 
 def network_structure(model: ClusterModel) -> dict[str, float]:

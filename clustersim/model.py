@@ -22,17 +22,21 @@ import numpy as np
 import pandas as pd
 
 from clustersim import metrics
-from clustersim.agents.firm import Firm, FirmState
+from clustersim.agents.firm import Effects, Firm, FirmState
+from clustersim.agents.institution import Institution
+from clustersim.formal import FormalNetworks
 from clustersim.market import Market
-from clustersim.policies import Policy
+from clustersim.policies import Policy, build_policies
 from clustersim.region import CellIndex, Region
 from clustersim.scenario import Scenario, load_scenario, scenario_from_dict
+from clustersim.shocks import Shock, build_shocks
 from clustersim.teams import LOST_NO_PARTNER, LOST_TO_WORLD, Job, TeamBuilder, build_static_networks
 from clustersim.ties import TieStore
 
 # Money flows recorded every month (k€); they balance the change in firms' cash.
 LEDGER_KEYS = ("customer_payments", "partner_payments_made", "partner_payments_received",
-               "fixed_costs", "rd_spend", "withdrawals", "entry_cash")
+               "fixed_costs", "rd_spend", "withdrawals", "entry_cash", "policy_payments", "fees",
+               "project_spend")
 
 
 def resolve_scenario(scenario: Scenario | str | Path | None, overrides: dict[str, Any]) -> Scenario:
@@ -76,8 +80,18 @@ class ClusterModel(mesa.Model):
         self.firm_agents: list[Firm] = []
         self.static_networks: list[list[int]] = []
         self.jobs: dict[int, list[Job]] = {}
-        self.policies: list[Policy] = []
         self.teams = TeamBuilder(self)
+        # Institutions, and what policies build: formal networks, hubs, joint projects.
+        self.institution = Institution(self)
+        self.university = (Institution(self, "university", sc.institutions.university_effect)
+                           if sc.institutions.university else None)
+        self.formal_networks = FormalNetworks()
+        self.hubs: list[Any] = []
+        self.joint_projects: list[Any] = []
+        # Multipliers a policy may put on a completed job's innovation chance (joint R&D).
+        self.innovation_boosts: list[Callable[[Job], float]] = []
+        self.event_log: list[tuple[int, str, str]] = []
+        self.effects = Effects()  # what policies do to firms' visibility, costs and quality
         self.month: Counter[str] = Counter()
         self.ledger: dict[str, float] = dict.fromkeys(LEDGER_KEYS, 0.0)
         self.totals_counter: Counter[str] = Counter()
@@ -93,6 +107,8 @@ class ClusterModel(mesa.Model):
         self._create_initial_ties()
         self.initial_cohort = n
         self.spin_up(sc.spin_up)
+        self.policies: list[Policy] = build_policies(self)
+        self.shocks: list[Shock] = build_shocks(self)
         self.datacollector = mesa.DataCollector(model_reporters=metrics.reporters())
         self.collect()
 
@@ -216,6 +232,7 @@ class ClusterModel(mesa.Model):
         """Reset this month's counters and money flows."""
         self.month = Counter()
         self.ledger = dict.fromkeys(LEDGER_KEYS, 0.0)
+        self.institution.ledger.spent_this_month = 0.0
         self.team_sizes = []
         self._spinoff_sources = []
         self._completed = []
@@ -223,16 +240,20 @@ class ClusterModel(mesa.Model):
         self.firms.revenue_month[: self.firms.n] = 0.0
 
     def update_market(self) -> None:
-        """1. Demand moves, novelty requirements rise, this month's orders arrive."""
+        """1. Demand moves, novelty requirements rise, shocks due now hit, orders arrive."""
         self.market.update_demand(self.rng)
         self.market.advance_frontier()
+        for shock in self.shocks:
+            shock.update(self.steps)
         self.orders = self.market.draw_orders(self.rng)
 
     def run_policies(self) -> None:
         """2. Each policy programme that is running does its month's work."""
         for policy in self.policies:
             if policy.active(self.steps):
-                policy.step(self)
+                policy.step()
+        if self.policies:
+            self.effects.apply(self.firms)
 
     def form_teams(self) -> None:
         """3. Each order gets a lead firm, which staffs it or loses it (with the reason)."""
@@ -248,6 +269,8 @@ class ClusterModel(mesa.Model):
         end_base = self.steps - 1
         random = self.random.random
         knowledge, capability = builder.knowledge, builder.capability
+        quality_bonus = f.quality_bonus
+        formal = f.formal_network
         for order, uniforms in zip(self.orders, draws, strict=True):
             # The order is offered to up to `bids` leads in turn; the first that can staff it bids.
             lead, reason = -1, LOST_NO_PARTNER
@@ -265,7 +288,8 @@ class ClusterModel(mesa.Model):
                 continue
             if reason is None:
                 members = list(dict.fromkeys([lead] + [a[0] for a in assignments]))
-                cap = sum(capability[firm][phase] for firm, phase, _ in assignments) / len(assignments)
+                cap = sum(capability[firm][phase] + quality_bonus[firm]
+                          for firm, phase, _ in assignments) / len(assignments)
                 team_knowledge = sum(knowledge[m] for m in members) / len(members)
                 if random() >= self.market.win_probability(order.segment, cap, team_knowledge):
                     reason = LOST_TO_WORLD
@@ -286,8 +310,21 @@ class ClusterModel(mesa.Model):
             job = Job(end=end_base + order.duration, segment=order.segment, lead=lead,
                       members=members, assignments=assignments, value=order.value,
                       max_hours=max_hours)
+            if len(self.formal_networks) and len(members) > 1:
+                self._record_formal_joint_work(job, [int(formal[m]) for m in members])
             self.jobs.setdefault(job.end, []).append(job)
         f.load[:n] = np.where(f.alive[:n], f.employees[:n] - np.asarray(builder.free), 0.0)
+
+    def _record_formal_joint_work(self, job: Job, networks: list[int]) -> None:
+        """Two members of one formal network in a team keep that network active."""
+        seen: set[int] = set()
+        for net in networks:
+            if net >= 0:
+                if net in seen:
+                    self.formal_networks.record_joint_work(net, self.steps)
+                    job.tags.add(f"formal_network:{net}")
+                    return
+                seen.add(net)
 
     def _committed_load(self) -> np.ndarray:
         """Work per firm per month on jobs still running this month."""
@@ -351,6 +388,8 @@ class ClusterModel(mesa.Model):
     def _failure_chance(self, job: Job) -> float:
         """Low trust and long distances make a delivery fail more often."""
         prod = self.scenario.production
+        if self.firms.disrupted[job.members].any():
+            return 1.0  # a member produced nothing: the order cannot be delivered
         trust = self.ties.mean_pair_trust(job.members)
         return min(1.0, prod.failure_base + prod.failure_trust_effect * (1.0 - trust)
                    + prod.failure_distance_effect * job.max_hours)
@@ -379,6 +418,8 @@ class ClusterModel(mesa.Model):
             diversity = len({int(f.specialty[m]) for m in members})
             chance = (learn.innovation_base * min(1.0, team_knowledge / novelty)
                       * (1.0 + learn.diversity_bonus * (diversity - 1)))
+            for boost in self.innovation_boosts:
+                chance *= boost(job)
             if random() < chance:
                 self.month["innovations"] += 1
                 lift = learn.innovation_lift * novelty  # additive, never compounding
@@ -456,6 +497,11 @@ class ClusterModel(mesa.Model):
         net = int(f.network[i])
         if net >= 0:
             self.static_networks[net].remove(i)
+        formal = int(f.formal_network[i])
+        if formal >= 0:
+            self.formal_networks.remove_member(formal, i)
+            f.formal_network[i] = -1
+        f.hub[i] = -1
         self.firm_agents[i].remove()
         self.month["exits"] += 1
 
@@ -507,6 +553,8 @@ class ClusterModel(mesa.Model):
 
     def collect(self) -> None:
         """8. Compute this month's metrics and record them."""
+        for policy in self.policies:
+            policy.after_month()
         self.stats = metrics.month_stats(self)
         for key in ("orders", "orders_won", "innovations", "entries", "exits", "revenue",
                     "orders_lost_no_partner", "orders_lost_no_capacity", "orders_lost_to_world",

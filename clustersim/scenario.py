@@ -18,6 +18,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from clustersim.policies import POLICY_CONFIGS, PolicyConfigUnion
+from clustersim.shocks import SHOCK_CONFIGS, ShockConfigUnion
+
 SCENARIO_SUFFIX = ".toml"
 
 
@@ -229,6 +232,14 @@ class OutputsConfig(_Section):
         description="average path length is exact up to this many firms, sampled from as many above")
 
 
+class InstitutionsConfig(_Section):
+    """Institutions beyond the programme owner (which is always there)."""
+
+    university: bool = Field(False, description="a university or research centre in the region")
+    university_effect: float = Field(0.5, ge=0, le=10, allow_inf_nan=False,
+                                     description="relative boost to hub training and joint projects")
+
+
 class Scenario(_Section):
     """One complete, validated scenario."""
 
@@ -249,13 +260,40 @@ class Scenario(_Section):
     ties: TiesConfig = Field(default_factory=TiesConfig)
     demography: DemographyConfig = Field(default_factory=DemographyConfig)
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)
+    institutions: InstitutionsConfig = Field(default_factory=InstitutionsConfig)
+    policies: list[PolicyConfigUnion] = Field(
+        default_factory=list, description="policy programmes, one [[policies]] table each")
+    shocks: list[ShockConfigUnion] = Field(
+        default_factory=list, description="market shocks, one [[shocks]] table each")
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
+        problems = []
         if self.market.max_phases_per_segment > self.firms.phases:
-            raise ValueError(
-                f"market.max_phases_per_segment ({self.market.max_phases_per_segment}) must be "
-                f"≤ firms.phases ({self.firms.phases})")
+            problems.append(
+                f"market.max_phases_per_segment = {self.market.max_phases_per_segment} is not "
+                f"allowed: must be ≤ firms.phases ({self.firms.phases})")
+        for table, items in (("policies", self.policies), ("shocks", self.shocks)):
+            for i, item in enumerate(items):
+                if item.start >= self.steps:
+                    problems.append(f"{table}[{i}].start = {item.start} is not allowed: must be "
+                                    f"before the run's end (steps = {self.steps})")
+        towns = self.region.resolved()["towns"]
+        for i, shock in enumerate(self.shocks):
+            for index in getattr(shock, "segments", None) or []:
+                if index >= self.market.segments:
+                    problems.append(f"shocks[{i}].segments contains {index}: segments are numbered "
+                                    f"0..{self.market.segments - 1}")
+            for index in [*(getattr(shock, "phases", None) or []), getattr(shock, "phase", None)]:
+                if index is not None and index >= self.firms.phases:
+                    problems.append(f"shocks[{i}] names phase {index}: phases are numbered "
+                                    f"0..{self.firms.phases - 1}")
+            town = getattr(shock, "town", None)
+            if town is not None and town >= towns:
+                problems.append(f"shocks[{i}].town = {town} is not allowed: towns are numbered "
+                                f"0..{towns - 1}")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
@@ -389,12 +427,16 @@ def parse_override(assignment: str, *, source: str = "--set") -> tuple[str, Any]
 def scenario_to_toml(scenario: Scenario) -> str:
     """Write a scenario back as TOML text (every value resolved), e.g. for a run's record."""
     data = scenario.model_dump(mode="json")
-    top = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    tables = {k: v for k, v in data.items() if isinstance(v, dict)}
+    arrays = {k: v for k, v in data.items() if k in _LIST_TABLES}
+    top = {k: v for k, v in data.items() if k not in tables and k not in arrays}
     lines = [f"{k} = {_toml_value(v)}" for k, v in top.items() if v is not None]
-    for section, values in data.items():
-        if isinstance(values, dict):
-            lines.append("")
-            lines.append(f"[{section}]")
+    for section, values in tables.items():
+        lines += ["", f"[{section}]"]
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in values.items() if v is not None)
+    for section, items in arrays.items():
+        for values in items:
+            lines += ["", f"[[{section}]]"]
             lines.extend(f"{k} = {_toml_value(v)}" for k, v in values.items() if v is not None)
     return "\n".join(lines) + "\n"
 
@@ -432,6 +474,13 @@ def _deep_copy(data: Any) -> Any:
     return data
 
 
+# Tables that are lists of typed items (``[[policies]]``, ``[[shocks]]``): type → config class.
+_LIST_TABLES: dict[str, dict[str, type[BaseModel]]] = {
+    "policies": {c.model_fields["type"].default: c for c in POLICY_CONFIGS},
+    "shocks": {c.model_fields["type"].default: c for c in SHOCK_CONFIGS},
+}
+
+
 def _section_model(path: list[str]) -> type[BaseModel] | None:
     model: type[BaseModel] | None = Scenario
     for part in path:
@@ -440,6 +489,32 @@ def _section_model(path: list[str]) -> type[BaseModel] | None:
         annotation = model.model_fields[part].annotation
         model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
     return model
+
+
+def _location(loc: tuple[Any, ...]) -> tuple[str, tuple[Any, ...], list[str] | None]:
+    """Pydantic's error location → (key as users write it, path into the data, allowed keys).
+
+    ``("policies", 0, "brokers", "caseload")`` → ``"policies[0].caseload"``: list
+    positions in brackets, the union's tag dropped.
+    """
+    parts: list[str] = []
+    path: list[Any] = []
+    allowed: list[str] | None = None
+    i = 0
+    while i < len(loc):
+        part = loc[i]
+        if isinstance(part, int):
+            parts[-1] = f"{parts[-1]}[{part}]" if parts else f"[{part}]"
+            path.append(part)
+            table = _LIST_TABLES.get(str(loc[i - 1])) if i else None
+            if table is not None and i + 1 < len(loc) and loc[i + 1] in table:
+                allowed = list(table[loc[i + 1]].model_fields)
+                i += 1  # skip the tag
+        else:
+            parts.append(str(part))
+            path.append(part)
+        i += 1
+    return ".".join(parts), tuple(path), allowed
 
 
 def _allowed_keys(path: list[str]) -> list[str]:
@@ -509,21 +584,33 @@ def _scenario_error(exc: ValidationError, source: str, data: dict[str, Any]) -> 
     lines = []
     first_key = None
     for err in exc.errors(include_url=False):
-        loc = tuple(err.get("loc", ()))
-        key = ".".join(str(p) for p in loc) or "(top level)"
+        key, loc, item_keys = _location(tuple(err.get("loc", ())))
+        key = key or "(top level)"
         first_key = first_key or key
         kind = err.get("type", "")
         if kind == "extra_forbidden":
-            parent = [str(p) for p in loc[:-1]]
-            allowed = _allowed_keys(parent)
-            where = f"[{'.'.join(parent)}]" if parent else "the top level"
+            parent = key.rsplit(".", 1)[0] if "." in key else ""
+            allowed = item_keys if item_keys is not None else _allowed_keys([str(p) for p in loc[:-1]])
+            where = f"[{parent}]" if parent else "the top level"
             lines.append(
                 f"unknown key '{key}'{_did_you_mean(str(loc[-1]), allowed)}; "
                 f"keys allowed at {where}: {', '.join(allowed)}")
             continue
         found, value = _lookup(data, loc)
         message = err.get("msg", "invalid").removeprefix("Value error, ")
-        if found and loc:
+        if kind == "union_tag_invalid":
+            tags = ", ".join(repr(t) for t in _LIST_TABLES.get(str(loc[0]), {}))
+            found, value = _lookup(data, (*loc, "type"))
+            lines.append(f"{key}.type = {_describe_value(value)} is not allowed: expected one of {tags}")
+            continue
+        if kind == "union_tag_not_found":
+            tags = ", ".join(repr(t) for t in _LIST_TABLES.get(str(loc[0]), {}))
+            lines.append(f"{key}: every table needs a 'type', one of {tags}")
+            continue
+        if not loc:  # cross-field checks: each problem already names its key
+            lines.extend(message.split("; "))
+            continue
+        if found:
             lines.append(f"{key} = {_describe_value(value)} is not allowed: {message}")
         else:
             lines.append(f"{key}: {message}")

@@ -147,7 +147,8 @@ class TeamBuilder:
         cfg = model.scenario.teams
         self.static = model.scenario.network_mode == "static"
         self.capability = firms.capability[:n].tolist()
-        self.free = np.where(firms.alive[:n], firms.employees[:n] - firms.load[:n], 0.0).tolist()
+        working = firms.alive[:n] & ~firms.disrupted[:n]
+        self.free = np.where(working, firms.employees[:n] - firms.load[:n], 0.0).tolist()
         self.x = firms.x[:n].tolist()
         self.y = firms.y[:n].tolist()
         self.cooperativeness = firms.cooperativeness[:n].tolist()
@@ -172,7 +173,7 @@ class TeamBuilder:
         # Lead weights per segment: visible firms that cover one of its phases.
         employees = firms.employees[:n]
         spare = np.where(alive, np.maximum(employees - firms.load[:n], 0.0), 0.0)
-        visibility = employees ** cfg.lead_visibility_exponent * firms.visibility[:n]
+        visibility = employees ** cfg.lead_visibility_exponent * firms.visibility[:n] * working
         self._lead_pool: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if self.static:
             self._covered = [np.flatnonzero(row).tolist() for row in covers]

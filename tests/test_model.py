@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clustersim.metrics import COLUMNS
+from clustersim.agents import Firm
+from clustersim.metrics import COLUMNS, RATIO_COLUMNS
 from clustersim.model import ClusterModel
 from clustersim.scenario import ScenarioError, load_scenario
 
@@ -33,7 +34,7 @@ def test_keyword_arguments_alone_build_a_model():
     assert model.scenario.network_mode == "static"
     assert model.scenario.market.volatility == 0.4
     assert model.firms.alive.sum() == 50
-    assert len(model.agents) == 50
+    assert len(model.agents_by_type[Firm]) == 50
 
 
 def test_default_construction_and_string_seed():
@@ -64,7 +65,7 @@ def test_timeseries_has_every_column_and_a_row_per_month():
     ts = model.timeseries()
     assert list(ts.columns) == ["step", *COLUMNS]
     assert ts["step"].tolist() == list(range(7))
-    assert not ts.isna().any().any()
+    assert not ts.drop(columns=RATIO_COLUMNS).isna().any().any()
 
 
 def test_batch_run_works_unchanged_small():
@@ -172,7 +173,8 @@ def test_invariants_hold_in_random_small_scenarios(params):
         # Cash changes only by what customers pay, costs, withdrawals and entrants' capital.
         cash_after = float(f.cash[: f.n].sum())
         expected = (ledger["customer_payments"] - ledger["fixed_costs"] - ledger["rd_spend"]
-                    - ledger["withdrawals"] + ledger["entry_cash"])
+                    - ledger["withdrawals"] + ledger["entry_cash"] + ledger["policy_payments"]
+                    - ledger["fees"] - ledger["project_spend"])
         assert math.isclose(cash_after - cash_before, expected, rel_tol=1e-9, abs_tol=1e-6)
         cash_before = cash_after
         # Firm counts: alive = initial + entries − exits.
@@ -193,7 +195,7 @@ def test_invariants_hold_in_random_small_scenarios(params):
             for j in partners:
                 assert i in model.ties.partners[j]
         assert 0.0 <= stats["capacity_use"] <= 1.0 + 1e-9
-        assert len(model.agents) == stats["firms_alive"]
+        assert len(model.agents_by_type[Firm]) == stats["firms_alive"]
 
 
 # --------------------------------------------------------------------------- a living baseline
@@ -239,4 +241,4 @@ def test_exit_removes_agent_and_ties():
     assert not model.firms.alive[victim]
     assert model.ties.degree(victim) == 0
     assert all(victim not in p for p in model.ties.partners.values())
-    assert model.firm_agents[victim] not in model.agents
+    assert model.firm_agents[victim] not in model.agents_by_type[Firm]

@@ -147,7 +147,7 @@ def test_wrong_type_names_file_key_value_and_expected(
         ("[teams]\nstatic_min_size = 9\nstatic_max_size = 4\n", ["static_max_size", "(4)", "(9)"]),
         (
             "[firms]\nphases = 3\n[market]\nmax_phases_per_segment = 4\n",
-            ["max_phases_per_segment", "(4)", "firms.phases (3)"],
+            ["market.max_phases_per_segment = 4", "firms.phases (3)"],
         ),
     ],
 )

@@ -45,6 +45,11 @@ _FIELDS: dict[str, type] = {
     "last_innovation": np.int64,
     "revenue_cum": np.float64,
     "visibility": np.float64,  # multiplies the chance of seeing orders (policies raise it)
+    "formal_network": np.int64,  # broker-made formal network, −1 if none
+    "hub": np.int64,  # service hub the firm is a member of, −1 if none
+    "fixed_cost_factor": np.float64,  # × fixed costs (shared front office, shared equipment)
+    "quality_bonus": np.float64,  # added to a team's quality when the firm works on an order
+    "disrupted": bool,  # produces nothing this month (supply disruption)
 }
 
 
@@ -88,6 +93,9 @@ class FirmState:
         self.network[idx] = -1
         self.last_innovation[idx] = -(10**6)
         self.visibility[idx] = 1.0
+        self.formal_network[idx] = -1
+        self.hub[idx] = -1
+        self.fixed_cost_factor[idx] = 1.0
         return idx
 
     def view(self, name: str) -> np.ndarray:
@@ -98,8 +106,8 @@ class FirmState:
         return np.flatnonzero(self.alive[: self.n])
 
     def monthly_costs(self, wage: float, overhead: float) -> np.ndarray:
-        """Fixed costs per firm-month (wages plus overhead), k€."""
-        return wage * self.employees[: self.n] + overhead
+        """Fixed costs per firm-month (wages plus overhead, less what shared services save), k€."""
+        return (wage * self.employees[: self.n] + overhead) * self.fixed_cost_factor[: self.n]
 
 
 class Firm(mesa.Agent):
@@ -162,3 +170,51 @@ class Firm(mesa.Agent):
     def __repr__(self) -> str:
         return (f"Firm(idx={self.idx}, specialty={self.specialty}, employees={self.employees:.1f}, "
                 f"cash={self.cash:.1f}, alive={self.alive})")
+
+
+class Effects:
+    """Per-firm effects that policies put on firms, composed once a month.
+
+    Each policy publishes, under its own ``source`` name, a mapping firm → value for
+    a field; publishing again replaces that source's mapping. :meth:`apply` rebuilds
+    the firm arrays from all sources, so effects from brokers and hubs combine
+    instead of overwriting each other, and vanish when a source withdraws them.
+
+    - ``visibility``: × (1 + value) on the chance of seeing orders
+    - ``fixed_cost``: × (1 − value) on fixed costs (savings)
+    - ``quality``: + value on a team's quality when the firm works on an order
+    """
+
+    FIELDS = ("visibility", "fixed_cost", "quality")
+
+    def __init__(self) -> None:
+        self._layers: dict[tuple[str, str], dict[int, float]] = {}
+
+    def put(self, source: str, field: str, values: dict[int, float]) -> None:
+        """Replace what ``source`` contributes to ``field``."""
+        if field not in self.FIELDS:
+            raise ValueError(f"unknown effect field {field!r}; allowed: {', '.join(self.FIELDS)}")
+        self._layers[(source, field)] = dict(values)
+
+    def clear(self, source: str) -> None:
+        """Withdraw every effect of ``source``."""
+        for key in [k for k in self._layers if k[0] == source]:
+            del self._layers[key]
+
+    def apply(self, firms: FirmState) -> None:
+        """Rebuild visibility, fixed-cost factor and quality bonus from all sources."""
+        n = firms.n
+        firms.visibility[:n] = 1.0
+        firms.fixed_cost_factor[:n] = 1.0
+        firms.quality_bonus[:n] = 0.0
+        for (_source, field), values in self._layers.items():
+            if not values:
+                continue
+            idx = np.fromiter(values.keys(), dtype=np.int64, count=len(values))
+            val = np.fromiter(values.values(), dtype=np.float64, count=len(values))
+            if field == "visibility":
+                firms.visibility[idx] *= 1.0 + val
+            elif field == "fixed_cost":
+                firms.fixed_cost_factor[idx] *= np.clip(1.0 - val, 0.0, 1.0)
+            else:
+                firms.quality_bonus[idx] += val

@@ -1,39 +1,29 @@
 """Policy instruments: one module per instrument behind one small interface.
 
-Each policy has a ``start`` month, a ``duration`` (then it stops: sunset) and a
-``budget``; the model calls :meth:`Policy.step` once a month in MODEL.md §4 step 2.
-An instrument registers its class under its type name, so a scenario's
-``[[policies]]`` table names it by ``type``. The instruments themselves (brokers,
-challenge grants, hubs) arrive with issue 3.
+Each instrument module defines a config class (its ``[[policies]]`` table in the
+scenario schema) and a :class:`~clustersim.policies.base.Policy` subclass registered
+with :func:`register`. Adding an instrument is one new module and one entry in
+``POLICY_CONFIGS``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Annotated, Union
+
+from pydantic import Field
+
+from clustersim.policies.base import (
+    RECIPIENT_FIRM,
+    RECIPIENT_HUB,
+    RECIPIENT_OUTSIDE,
+    Payment,
+    Policy,
+    PolicyConfig,
+    ProgrammeLedger,
+)
 
 if TYPE_CHECKING:
     from clustersim.model import ClusterModel
-
-
-class Policy:
-    """Shared interface of every policy instrument."""
-
-    type_name: ClassVar[str] = ""
-
-    def __init__(self, start: int, duration: int, budget: float):
-        self.start = start
-        self.duration = duration
-        self.budget = budget
-        self.spent = 0.0
-
-    def active(self, month: int) -> bool:
-        """Whether the programme runs in ``month`` (it stops after its duration)."""
-        return self.start <= month < self.start + self.duration
-
-    def step(self, model: ClusterModel) -> None:
-        """One month of the instrument's work."""
-        raise NotImplementedError
-
 
 REGISTRY: dict[str, type[Policy]] = {}
 
@@ -44,3 +34,32 @@ def register(cls: type[Policy]) -> type[Policy]:
         raise ValueError(f"{cls.__name__} needs a type_name")
     REGISTRY[cls.type_name] = cls
     return cls
+
+
+from clustersim.policies import brokers, grants, hubs  # noqa: E402  (they register themselves)
+
+POLICY_CONFIGS = (brokers.BrokersConfig, grants.ChallengeGrantsConfig, hubs.HubsConfig)
+PolicyConfigUnion = Annotated[Union[POLICY_CONFIGS], Field(discriminator="type")]  # noqa: UP007
+POLICY_TYPES = tuple(config.model_fields["type"].default for config in POLICY_CONFIGS)
+
+
+def build_policies(model: ClusterModel) -> list[Policy]:
+    """The scenario's programmes, in the order its ``[[policies]]`` tables list them."""
+    return [REGISTRY[config.type](config, model, i) for i, config in enumerate(model.scenario.policies)]
+
+
+__all__ = [
+    "POLICY_CONFIGS",
+    "POLICY_TYPES",
+    "RECIPIENT_FIRM",
+    "RECIPIENT_HUB",
+    "RECIPIENT_OUTSIDE",
+    "REGISTRY",
+    "Payment",
+    "Policy",
+    "PolicyConfig",
+    "PolicyConfigUnion",
+    "ProgrammeLedger",
+    "build_policies",
+    "register",
+]

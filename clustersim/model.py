@@ -298,8 +298,7 @@ class ClusterModel(mesa.Model):
                 month[reason] += 1
                 f.orders_lost[lead] += 1
                 if reason != LOST_TO_WORLD:
-                    missing = next((p for p in order.phases
-                                    if not any(a[1] == p for a in assignments)), order.phases[-1])
+                    missing = builder.failed_phase if builder.failed_phase >= 0 else order.phases[0]
                     self._spinoff_sources.append((lead, missing))
                 continue
             builder.commit(assignments)

@@ -136,6 +136,7 @@ class TeamBuilder:
     def __init__(self, model: ClusterModel):
         self.model = model
         self.pool_sources: list[PoolSource] = []
+        self.failed_phase = -1  # the phase the last failed staffing attempt could not fill
 
     # ----------------------------------------------------------------- monthly set-up
 
@@ -354,8 +355,10 @@ class TeamBuilder:
         """Assign the order's work; returns (assignments, reason it was lost or None, max hours).
 
         Nothing is committed here: the caller commits the assignments if the team wins.
+        When staffing fails, ``failed_phase`` is the phase that could not be staffed.
         """
         capability, free = self.capability, self.free
+        self.failed_phase = -1
         used: dict[int, float] = {}
         assignments: list[tuple[int, int, float]] = []
         duration = order.duration
@@ -375,6 +378,7 @@ class TeamBuilder:
                 continue
             pool, weights = self.candidates(lead, phase)
             if not pool and not lead_covers:
+                self.failed_phase = phase
                 return assignments, LOST_NO_PARTNER, max_hours
             scored = []
             for c, weight in zip(pool, weights, strict=True):  # each firm once (see candidates())
@@ -384,6 +388,7 @@ class TeamBuilder:
                 score = capability[c][phase] * weight * (1.0 if avail >= need else math.sqrt(avail / need))
                 scored.append((score, c, avail))
             if not scored:
+                self.failed_phase = phase
                 return assignments, LOST_NO_CAPACITY, max_hours
             for _pick in range(self.max_split):
                 if not scored:
@@ -397,6 +402,7 @@ class TeamBuilder:
                 if need <= _EPS:
                     break
             if need > _EPS:
+                self.failed_phase = phase
                 return assignments, LOST_NO_CAPACITY, max_hours
         return assignments, None, max_hours
 

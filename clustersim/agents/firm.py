@@ -36,8 +36,8 @@ _FIELDS: dict[str, type] = {
     "load": np.float64,  # work committed this month, employee-months
     "utilisation": np.float64,  # smoothed load / capacity
     "revenue_month": np.float64,
-    "revenue_fast": np.float64,  # 3-month moving average of revenue
-    "revenue_slow": np.float64,  # 12-month moving average of revenue
+    "revenue_fast": np.float64,  # exponentially smoothed revenue, 3-month time constant
+    "revenue_slow": np.float64,  # exponentially smoothed revenue, 12-month time constant
     "orders_led": np.int64,
     "orders_joined": np.int64,
     "orders_lost": np.int64,
@@ -65,7 +65,7 @@ class FirmState:
         for name, dtype in _FIELDS.items():
             setattr(self, name, np.zeros(0, dtype=dtype))
         self.capability = np.zeros((0, phases))
-        self.threat_signal = np.zeros((0, self.THREAT_LAG))
+        self.threat_signal = np.zeros((0, self.THREAT_LAG + 1))  # months t−LAG .. t
         self._reserve(max(n, 8))
 
     def _reserve(self, size: int) -> None:

@@ -69,7 +69,8 @@ def build_static_networks(x: np.ndarray, y: np.ndarray, capability: np.ndarray,
     ``per_phase`` members for (fewer for phases too scarce to give every network that
     many), until every phase is covered that often, no such firm
     is near, or the network has ``max_size`` members. Firms left in networks smaller
-    than ``min_size`` join the nearest network with room (MODEL.md §4 step 3).
+    than ``min_size`` join the nearest network with room; then networks still lacking
+    a phase take a spare member covering it from a nearby network (MODEL.md §4 step 3).
     """
     count = len(firms)
     if count == 0:
@@ -78,7 +79,8 @@ def build_static_networks(x: np.ndarray, y: np.ndarray, capability: np.ndarray,
     # Members wanted per phase: `per_phase`, fewer for phases too scarce to give every
     # expected network that many (but at least one), so late networks are not left
     # without the scarce phases.
-    expected_networks = max(1, round(count / max_size))
+    phases = covers.shape[1]
+    expected_networks = max(1, round(count / max_size), round(covers.sum() / (phases * per_phase)))
     target = np.clip(covers.sum(axis=0) // expected_networks, 1, per_phase)
     xy = np.column_stack([x[firms], y[firms]])
     tree = cKDTree(xy)
@@ -125,9 +127,53 @@ def build_static_networks(x: np.ndarray, y: np.ndarray, capability: np.ndarray,
         d2 = ((centroids - xy[i]) ** 2).sum(axis=1)
         sizes = np.array([len(t) for t in networks])
         d2_room = np.where(sizes < max_size, d2, np.inf)
-        target = int(np.argmin(d2_room)) if np.isfinite(d2_room).any() else int(np.argmin(d2))
-        networks[target].append(i)
+        home = int(np.argmin(d2_room)) if np.isfinite(d2_room).any() else int(np.argmin(d2))
+        networks[home].append(i)
+    _fill_missing_phases(networks, covers, centroids, target, min_size, max_size, radius_km)
     return [[int(firms[i]) for i in team] for team in networks]
+
+
+def _fill_missing_phases(networks: list[list[int]], covers: np.ndarray, centroids: np.ndarray,
+                         target: np.ndarray, min_size: int, max_size: int, radius_km: float) -> None:
+    """Repair: a network lacking a phase takes a member covering it from a nearby network.
+
+    Greedy construction uses scarce phases up before the last networks are built. A
+    donor within ``radius_km`` gives a member only if it keeps ``min_size`` members and
+    at least one member in each of that member's phases: preferably a member whose
+    every phase the donor has above its target (depth kept), else one it has at least
+    twice (coverage before depth). The receiver must have room. So coverage only
+    improves, with nearby firms ("where the region allows", MODEL.md §4.3).
+    """
+    counts = np.array([covers[team].sum(axis=0) for team in networks])
+    tree = cKDTree(centroids)
+    for t in range(len(networks)):
+        missing = np.flatnonzero(counts[t] == 0).tolist()
+        if not missing:
+            continue
+        near = tree.query_ball_point(centroids[t], r=radius_km)
+        near.sort(key=lambda d: (float(((centroids[d] - centroids[t]) ** 2).sum()), d))
+        for p in missing:
+            if len(networks[t]) >= max_size:
+                break
+            # Prefer a member whose every phase the donor has above target; else one whose
+            # other phases the donor keeps at least once (coverage before depth).
+            for floor in (target, np.ones_like(target)):
+                moved = False
+                for d in near:
+                    if d == t or counts[d, p] <= floor[p] or len(networks[d]) <= min_size:
+                        continue
+                    movable = [m for m in networks[d]
+                               if covers[m, p] and (counts[d][covers[m]] > floor[covers[m]]).all()]
+                    if movable:
+                        m = movable[0]
+                        networks[d].remove(m)
+                        networks[t].append(m)
+                        counts[d] -= covers[m]
+                        counts[t] += covers[m]
+                        moved = True
+                        break
+                if moved:
+                    break
 
 
 class TeamBuilder:

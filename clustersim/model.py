@@ -589,6 +589,14 @@ class ClusterModel(mesa.Model):
         totals["firms_alive"] = float(self.stats.get("firms_alive", 0))
         return totals
 
+    def payments_frame(self) -> pd.DataFrame:
+        """Every payment policies made: month, programme, recipient, purpose, amount (k€)."""
+        return self.institution.ledger.frame()
+
+    def events_frame(self) -> pd.DataFrame:
+        """When each shock started and ended."""
+        return pd.DataFrame(self.event_log, columns=["month", "shock", "event"])
+
     def firm_frame(self) -> pd.DataFrame:
         """One row per living firm now: its state and counters."""
         f = self.firms

@@ -59,8 +59,11 @@ class Market:
         theta, sigma = cfg.mean_reversion, cfg.volatility
         self.stationary_var = sigma**2 / (1.0 - (1.0 - theta) ** 2)
         self.log_demand = rng.normal(0.0, math.sqrt(self.stationary_var), size=m)
-        # Multipliers that shocks and policies may set (1 = no effect).
+        # Multipliers that shocks and policies may set (1 = no effect); set them through
+        # set_demand_factor(), which keeps each source's factors (segment → factor) and
+        # rebuilds the product, so overlapping shocks combine and each one can be undone.
         self.demand_multiplier = np.ones(m)
+        self._demand_factors: dict[str, dict[int, float]] = {}
 
     @staticmethod
     def _draw_segment_phases(cfg: MarketConfig, phases: int, rng: np.random.Generator
@@ -80,6 +83,60 @@ class Market:
             result.append(tuple(sorted(chain[(pointer + i) % phases] for i in range(size))))
             pointer += size
         return result
+
+    # ----------------------------------------------------------------- changes (shocks)
+
+    @property
+    def segment_count(self) -> int:
+        """Number of segments, including those added during the run."""
+        return len(self.segment_phases)
+
+    def set_demand_factor(self, source: str, factors: dict[int, float]) -> None:
+        """Let ``source`` multiply the demand of some segments (replacing what it set before)."""
+        self._demand_factors[source] = {int(s): float(v) for s, v in factors.items()}
+        self._rebuild_demand_multiplier()
+
+    def clear_demand_factor(self, source: str) -> None:
+        """Withdraw what ``source`` did to demand."""
+        if self._demand_factors.pop(source, None) is not None:
+            self._rebuild_demand_multiplier()
+
+    def _rebuild_demand_multiplier(self) -> None:
+        multiplier = np.ones(self.segment_count)
+        for factors in self._demand_factors.values():  # insertion order: deterministic
+            for s, v in factors.items():
+                multiplier[s] *= v
+        self.demand_multiplier = multiplier
+
+    def set_segment_phases(self, segment: int, phases: tuple[int, ...] | list[int]) -> None:
+        """Change the phases orders of ``segment`` need (from the next orders drawn on)."""
+        required = tuple(sorted({int(p) for p in phases}))
+        if not required or not all(0 <= p < self.phases for p in required):
+            raise ValueError(f"segment phases must be a non-empty subset of 0..{self.phases - 1}, "
+                             f"got {phases!r}")
+        self.segment_phases[segment] = required
+
+    def add_segment(self, phases: tuple[int, ...] | list[int], *, base_rate: float, price: float,
+                    novelty: float, novelty_growth: float, benchmark: float,
+                    log_demand: float = 0.0, commodity: bool = False) -> int:
+        """Open a new segment (every per-segment array grows by one); returns its index.
+
+        ``base_rate`` is in orders per month; ``price`` in k€ per employee-month.
+        """
+        required = tuple(sorted({int(p) for p in phases}))
+        if not required or not all(0 <= p < self.phases for p in required):
+            raise ValueError(f"segment phases must be a non-empty subset of 0..{self.phases - 1}, "
+                             f"got {phases!r}")
+        self.segment_phases.append(required)
+        self.commodity = np.append(self.commodity, bool(commodity))
+        self.price = np.append(self.price, float(price))
+        self.novelty = np.append(self.novelty, float(novelty))
+        self.novelty_growth = np.append(self.novelty_growth, float(novelty_growth))
+        self.benchmark = np.append(self.benchmark, float(benchmark))
+        self.base_rate = np.append(self.base_rate, float(base_rate))
+        self.log_demand = np.append(self.log_demand, float(log_demand))
+        self.demand_multiplier = np.append(self.demand_multiplier, 1.0)
+        return self.segment_count - 1
 
     # ----------------------------------------------------------------- monthly updates
 

@@ -86,8 +86,9 @@ def month_stats(model: ClusterModel) -> dict[str, float]:
         "mean_trust": float(np.mean(list(model.ties.trust.values()))) if model.ties.trust else 0.0,
         "mean_team_size": float(np.mean(model.team_sizes)) if model.team_sizes else 0.0,
         # market
-        "mean_novelty": float(model.market.novelty.mean()),
-        "world_benchmark": float(model.market.benchmark.mean()),
+        # over open segments (a closed new segment keeps its arrays with base rate 0)
+        "mean_novelty": float(model.market.novelty[model.market.base_rate > 0].mean()),
+        "world_benchmark": float(model.market.benchmark[model.market.base_rate > 0].mean()),
     }
     stats.update(policy_stats(model, live, alive_count, stats["innovations_cum"]))
     every = model.scenario.outputs.network_metrics_every

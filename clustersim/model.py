@@ -597,6 +597,12 @@ class ClusterModel(mesa.Model):
         """When each shock started and ended."""
         return pd.DataFrame(self.event_log, columns=["month", "shock", "event"])
 
+    def resilience_frame(self) -> pd.DataFrame:
+        """Per shock: depth of the revenue drop and months to recover to 95% (docs/shocks.md)."""
+        from clustersim.resilience import model_resilience
+
+        return model_resilience(self) if self.shocks else pd.DataFrame()
+
     def firm_frame(self) -> pd.DataFrame:
         """One row per living firm now: its state and counters."""
         f = self.firms

@@ -66,8 +66,8 @@ def write_run(model: RunModel, out_dir: str | Path, *, seed: int) -> list[Path]:
     """Write a finished run's tables, networks and record into ``out_dir``; return the paths.
 
     Files: ``timeseries.csv``/``.parquet`` (one row per month), ``firms.csv``/``.parquet``
-    (only if the scenario asked for a firm table), ``payments`` (every unit policies paid)
-    and ``events`` (shock starts and ends) when there are any, ``network_step{N}.gexf``/``.graphml``
+    (only if the scenario asked for a firm table), ``payments`` (every unit policies paid),
+    ``events`` (shock starts and ends) and ``resilience`` (per shock) when there are any, ``network_step{N}.gexf``/``.graphml``
     per snapshot, ``scenario.toml`` (the resolved scenario) and, last, ``run.json``
     (seed, steps, versions), so a folder with ``run.json`` holds a complete run.
     """
@@ -80,7 +80,8 @@ def write_run(model: RunModel, out_dir: str | Path, *, seed: int) -> list[Path]:
     if firms is not None and not firms.empty:
         written += _write_table(firms, out, FIRMS)
     # What policies paid (every unit, per month and recipient) and when shocks hit.
-    for stem, method in (("payments", "payments_frame"), ("events", "events_frame")):
+    for stem, method in (("payments", "payments_frame"), ("events", "events_frame"),
+                         ("resilience", "resilience_frame")):
         frame = getattr(model, method)() if hasattr(model, method) else None
         if frame is not None and not frame.empty:
             written += _write_table(frame, out, stem)

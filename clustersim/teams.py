@@ -219,7 +219,7 @@ class TeamBuilder:
         self._index_pools(covers)
         # Lead weights per segment: visible firms that cover one of its phases.
         employees = firms.employees[:n]
-        spare = np.where(alive, np.maximum(employees - firms.load[:n], 0.0), 0.0)
+        spare = np.where(working, np.maximum(employees - firms.load[:n], 0.0), 0.0)
         visibility = employees ** cfg.lead_visibility_exponent * firms.visibility[:n] * working
         self._lead_pool: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if self.static:

@@ -86,8 +86,9 @@ def test_segment_zero_is_single_phase_when_there_are_several(segments, max_phase
 
 
 def test_commodity_segments_are_cheaper_and_counted_by_share():
-    market = make_market(3, segments=8, commodity_share=0.25, commodity_price_factor=0.85,
-                         price=7.0)
+    market = make_market(
+        3, segments=8, commodity_share=0.25, commodity_price_factor=0.85, price=7.0
+    )
     assert market.commodity.sum() == 2
     assert np.allclose(market.price[market.commodity], 7.0 * 0.85)
     assert np.allclose(market.price[~market.commodity], 7.0)
@@ -157,9 +158,15 @@ def test_demand_multiplier_scales_demand():
 
 
 def test_novelty_grows_at_each_segments_own_rate():
-    market = make_market(7, segments=8, commodity_share=0.25, novelty_growth=0.004,
-                         commodity_novelty_growth=0.001, world_benchmark=0.65,
-                         world_benchmark_growth=0.002)
+    market = make_market(
+        7,
+        segments=8,
+        commodity_share=0.25,
+        novelty_growth=0.004,
+        commodity_novelty_growth=0.001,
+        world_benchmark=0.65,
+        world_benchmark_growth=0.002,
+    )
     months = 120
     for _ in range(months):
         market.advance_frontier()
@@ -206,12 +213,18 @@ def test_no_orders_when_demand_is_zero():
 
 
 def test_base_rate_follows_the_calibration_rule():
-    cfg = {"target_utilisation": 0.78, "expected_win_share": 0.6, "work_median": 4.5,
-           "work_sigma": 0.7, "demand_scale": 1.0}
+    cfg = {
+        "target_utilisation": 0.78,
+        "expected_win_share": 0.6,
+        "work_median": 4.5,
+        "work_sigma": 0.7,
+        "demand_scale": 1.0,
+    }
     market = make_market(10, **cfg)
     mean_work = 4.5 * math.exp(0.7**2 / 2)  # mean of the lognormal work per phase
-    phases_demanded = sum(r * len(p) for r, p in zip(market.base_rate, market.segment_phases,
-                                                     strict=True))
+    phases_demanded = sum(
+        r * len(p) for r, p in zip(market.base_rate, market.segment_phases, strict=True)
+    )
     assert phases_demanded * mean_work == pytest.approx(CAPACITY * 0.78 / 0.6, rel=1e-9)
     doubled = make_market(10, **{**cfg, "demand_scale": 2.0})
     assert np.allclose(doubled.base_rate, 2.0 * market.base_rate)
@@ -254,10 +267,12 @@ def test_win_probability_is_monotone_in_capability_and_knowledge(cap, know, segm
     low_k, high_k = sorted(know)
     for k in know:
         assert market.win_probability(segment, low_cap, k) <= market.win_probability(
-            segment, high_cap, k)
+            segment, high_cap, k
+        )
     for c in cap:
         assert market.win_probability(segment, c, low_k) <= market.win_probability(
-            segment, c, high_k)
+            segment, c, high_k
+        )
     p = market.win_probability(segment, cap[0], know[0])
     assert 0.0 <= p <= 1.0
 
@@ -266,10 +281,10 @@ def test_win_probability_strictly_rises_in_the_contested_range():
     market = make_market(14)
     caps = np.linspace(0.3, 1.0, 15)
     chances = [market.win_probability(1, c, 1.0) for c in caps]
-    assert all(a < b for a, b in zip(chances, chances[1:], strict=False))
+    assert np.all(np.diff(chances) > 0)
     knows = np.geomspace(0.3, 3.0, 15)
     chances = [market.win_probability(1, 0.65, k) for k in knows]
-    assert all(a < b for a, b in zip(chances, chances[1:], strict=False))
+    assert np.all(np.diff(chances) > 0)
 
 
 def test_win_probability_survives_extreme_quality():

@@ -104,8 +104,11 @@ def test_search_radius_is_the_distance_covered_in_the_search_hours():
 coordinate = st.floats(0.0, 600.0)
 
 
-@given(a=st.tuples(coordinate, coordinate), b=st.tuples(coordinate, coordinate),
-       speed=st.floats(1.0, 300.0))
+@given(
+    a=st.tuples(coordinate, coordinate),
+    b=st.tuples(coordinate, coordinate),
+    speed=st.floats(1.0, 300.0),
+)
 def test_travel_hours_is_symmetric_and_matches_hypot(a, b, speed):
     region = make_region(speed_kmh=speed)
     hours = region.travel_hours(*a, *b)
@@ -118,8 +121,9 @@ def test_travel_hours_is_symmetric_and_matches_hypot(a, b, speed):
 
 @settings(max_examples=300, deadline=None)
 @given(
-    points=st.lists(st.tuples(st.floats(0.0, 600.0), st.floats(0.0, 600.0)), min_size=1,
-                    max_size=60),
+    points=st.lists(
+        st.tuples(st.floats(0.0, 600.0), st.floats(0.0, 600.0)), min_size=1, max_size=60
+    ),
     member_mask=st.lists(st.booleans(), min_size=60, max_size=60),
     radius=st.floats(0.5, 700.0),
     query=st.tuples(st.floats(0.0, 600.0), st.floats(0.0, 600.0)),
@@ -153,5 +157,9 @@ def test_empty_member_set():
     y = np.array([1.0, 2.0])
     index = CellIndex(x, y, np.array([], dtype=np.int64), cell_km=10.0)
     assert index.neighbourhood(1.0, 1.0) == []
-    assert CellIndex(np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64), 5.0
-                     ).neighbourhood(0.0, 0.0) == []
+    assert (
+        CellIndex(np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64), 5.0).neighbourhood(
+            0.0, 0.0
+        )
+        == []
+    )

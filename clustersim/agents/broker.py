@@ -1,0 +1,150 @@
+"""Network brokers: Danish-style facilitators who build formal networks (MODEL.md §2).
+
+A broker is an impartial facilitator based at a town: it finds participants, sells
+them the idea, groups them into networks, builds trust between them and brings
+them opportunities; its role is temporary (003:L2915-2950, L3357-3415). It holds at
+most ``caseload`` client firms at once. What a broker does each month is driven by
+its programme (:class:`clustersim.policies.brokers.BrokersPolicy`), which pays it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+if TYPE_CHECKING:
+    from clustersim.model import ClusterModel
+
+
+class Broker(mesa.Agent):
+    """A facilitator with a caseload of client firms and the formal networks it built."""
+
+    def __init__(
+        self,
+        model: ClusterModel,
+        number: int,
+        town: int,
+        x: float,
+        y: float,
+        quality: str,
+        caseload: int,
+    ):
+        super().__init__(model)
+        self.number = number  # position in its programme's list of brokers
+        self.town = town
+        self.x = x  # km: the broker works from its town's centre
+        self.y = y
+        self.quality = quality  # "trained" (impartial, full time) or "untrained" (003:L3412)
+        self.caseload = caseload
+        self.clients: set[int] = set()  # firm indices
+        self.networks: list[int] = []  # ids of the formal networks it built
+        self.graduation: dict[int, int] = {}  # client → month it leaves the caseload
+        self.working = False  # paid and at work this month
+        self.retired = False  # its programme has ended
+
+    def __repr__(self) -> str:
+        return (
+            f"Broker(number={self.number}, town={self.town}, quality={self.quality!r}, "
+            f"clients={len(self.clients)}/{self.caseload}, networks={len(self.networks)})"
+        )
+
+    @property
+    def room(self) -> int:
+        """How many more clients the broker can take on."""
+        return max(0, self.caseload - len(self.clients))
+
+    def unplaced_clients(self) -> list[int]:
+        """Clients not yet in a network the broker built (sorted)."""
+        return sorted(c for c in self.clients if c not in self.graduation)
+
+    def drop_departed(self, alive: np.ndarray) -> None:
+        """Forget clients that have exited the cluster."""
+        gone = [c for c in self.clients if not alive[c]]
+        for c in gone:
+            self.clients.discard(c)
+            self.graduation.pop(c, None)
+
+    def drop_client(self, firm: int) -> None:
+        self.clients.discard(firm)
+        self.graduation.pop(firm, None)
+
+    def take_on(self, firms: list[int]) -> list[int]:
+        """Add clients up to the caseload; returns those taken on."""
+        taken = firms[: self.room]
+        self.clients.update(taken)
+        return taken
+
+    def graduate(self, month: int) -> list[int]:
+        """Clients whose network formed long enough ago leave the caseload."""
+        done = sorted(c for c, when in self.graduation.items() if when <= month)
+        for c in done:
+            self.drop_client(c)
+        return done
+
+    def propose_groups(
+        self,
+        specialty: np.ndarray,
+        x: np.ndarray,
+        y: np.ndarray,
+        radius_km: float,
+        min_size: int,
+        max_size: int,
+        rng: np.random.Generator,
+    ) -> list[list[int]]:
+        """Group unplaced clients into future networks of complementary firms.
+
+        Each group grows from a randomly drawn client: first clients of a specialty
+        the group lacks (complementary phases), then any client if the group is still
+        below ``min_size``; every member is within ``radius_km`` (one hour's travel,
+        003:L3321) of every other. Groups below ``min_size`` are not proposed.
+        """
+        pool = self.unplaced_clients()
+        if len(pool) < min_size:
+            return []
+        ids = np.asarray(pool, dtype=np.int64)
+        px, py = x[ids], y[ids]
+        near = np.hypot(px[:, None] - px[None, :], py[:, None] - py[None, :]) <= radius_km
+        spec = specialty[ids].tolist()
+        used = [False] * len(pool)
+        groups: list[list[int]] = []
+        order = rng.permutation(len(pool)).tolist()
+        for seed in order:
+            if used[seed]:
+                continue
+            group = [seed]
+            have = {spec[seed]}
+            for distinct_only in (True, False):
+                for c in order:
+                    if len(group) >= max_size or (not distinct_only and len(group) >= min_size):
+                        break
+                    if used[c] or c in group or (distinct_only and spec[c] in have):
+                        continue
+                    if all(near[c, g] for g in group):
+                        group.append(c)
+                        have.add(spec[c])
+            if len(group) >= min_size:
+                for g in group:
+                    used[g] = True
+                groups.append(sorted(pool[g] for g in group))
+        return groups
+
+    def place(
+        self, members: list[int], network_id: int, month: int, graduation_months: int
+    ) -> None:
+        """Record a network built from clients; they graduate ``graduation_months`` later."""
+        self.networks.append(network_id)
+        for m in members:
+            self.graduation[m] = month + graduation_months
+
+    def distance_km(self, x: float, y: float) -> float:
+        return math.hypot(self.x - x, self.y - y)
+
+    def retire(self) -> None:
+        """The programme has ended: the broker leaves and its caseload with it."""
+        self.clients.clear()
+        self.graduation.clear()
+        self.working = False
+        self.retired = True

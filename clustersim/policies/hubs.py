@@ -4,20 +4,42 @@ ERVET's centres in Emilia-Romagna (CITER, RESFOR, SVEX) and Denmark's DATCH: fir
 pay fees for services, public money seeds the centre, and few ever become
 self-funding (003:L1397-1461, L2669, L2965-3005; F8). "Production networks can arise
 organically if hubs are in place and widely used" (003:L326, H3).
+
+The programme opens ``count`` :class:`~clustersim.agents.hub.ServiceHub` agents at the
+largest towns and pays each its seed money while it runs. The hubs' own month runs
+every month from :meth:`HubsPolicy.after_month`, during the programme and after its
+sunset: members leave or join, pay fees, the hub's budget balances and its services
+reach members at the service level the budget allows. After the sunset the hubs live
+on fees (and what they saved), so what the programme built persists or decays on its own.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+import numpy as np
 from pydantic import Field
 
-from clustersim.policies.base import PolicyConfig
+from clustersim.agents.firm import COVER_THRESHOLD
+from clustersim.agents.hub import ServiceHub
+from clustersim.policies import register
+from clustersim.policies.base import RECIPIENT_HUB, Policy, PolicyConfig
+from clustersim.ties import pair_key
 
-SERVICES = ("training", "market_intelligence", "capability_database", "shared_equipment",
-            "export_promotion")
-Service = Literal["training", "market_intelligence", "capability_database", "shared_equipment",
-                  "export_promotion"]
+if TYPE_CHECKING:
+    from clustersim.model import ClusterModel
+    from clustersim.teams import Job
+
+SERVICES = (
+    "training",
+    "market_intelligence",
+    "capability_database",
+    "shared_equipment",
+    "export_promotion",
+)
+Service = Literal[
+    "training", "market_intelligence", "capability_database", "shared_equipment", "export_promotion"
+]
 
 
 class HubsConfig(PolicyConfig):
@@ -25,31 +47,364 @@ class HubsConfig(PolicyConfig):
 
     type: Literal["hubs"] = "hubs"
     count: int = Field(1, ge=1, le=100, description="hubs, placed at the largest towns")
-    services: list[Service] = Field(default_factory=lambda: list(SERVICES),
-                                    description="services the hubs offer")
-    seed_money: float = Field(30.0, ge=0, le=1e6, allow_inf_nan=False,
-                              description="k€ of public money per hub per month while the programme runs")
-    fee: float = Field(0.4, ge=0, le=1e4, allow_inf_nan=False, description="k€ per member per month")
-    cost_per_member: float = Field(0.5, ge=0, le=1e4, allow_inf_nan=False,
-                                   description="k€ per member per month that each service costs to deliver")
-    fixed_cost: float = Field(10.0, ge=0, le=1e6, allow_inf_nan=False,
-                              description="k€ per hub per month")
-    reach_hours: float = Field(1.0, gt=0, le=24, allow_inf_nan=False,
-                               description="firms within this travel time of a hub may join")
-    join_rate: float = Field(0.03, ge=0, le=1, allow_inf_nan=False,
-                             description="monthly chance scale of joining when the expected benefit "
-                             "exceeds the fee (inertia, against F7's thin participation)")
-    leave_rate: float = Field(0.15, ge=0, le=1, allow_inf_nan=False,
-                              description="monthly chance that a member who has not used a service leaves")
-    training_rate: float = Field(0.01, ge=0, le=1, allow_inf_nan=False,
-                                 description="monthly capability gain of trained members, × (1 − capability)")
+    services: list[Service] = Field(
+        default_factory=lambda: list(SERVICES), description="services the hubs offer"
+    )
+    seed_money: float = Field(
+        30.0,
+        ge=0,
+        le=1e6,
+        allow_inf_nan=False,
+        description="k€ of public money per hub per month while the programme runs",
+    )
+    fee: float = Field(
+        0.4, ge=0, le=1e4, allow_inf_nan=False, description="k€ per member per month"
+    )
+    # 0.1 (not 0.5): with all five services a member costs 0.5 k€ a month against a 0.4 k€
+    # fee, so fees carry the bulk of a hub's costs (≈70% at ~150 members) without ever
+    # covering them (F8, 003:L1402-1405, L2669). At 0.5 fees covered only ~15%.
+    cost_per_member: float = Field(
+        0.1,
+        ge=0,
+        le=1e4,
+        allow_inf_nan=False,
+        description="k€ per member per month that each service costs to deliver",
+    )
+    fixed_cost: float = Field(
+        10.0, ge=0, le=1e6, allow_inf_nan=False, description="k€ per hub per month"
+    )
+    reach_hours: float = Field(
+        1.0,
+        gt=0,
+        le=24,
+        allow_inf_nan=False,
+        description="firms within this travel time of a hub may join",
+    )
+    # 0.005 (not 0.03): at 0.03 membership of a 1,000-firm cluster passed 50% within four
+    # years; at 0.005 it settles near 20% (F7: 15 active of 98, 003:L4173-4176).
+    join_rate: float = Field(
+        0.005,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="monthly chance scale of joining when the expected benefit "
+        "exceeds the fee (inertia, against F7's thin participation)",
+    )
+    leave_rate: float = Field(
+        0.15,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="monthly chance that a member who has not used a service leaves",
+    )
+    training_rate: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="monthly capability gain of trained members, × (1 − capability)",
+    )
     intelligence_visibility: float = Field(0.2, ge=0, le=10, allow_inf_nan=False)
-    equipment_saving: float = Field(0.03, ge=0, le=0.5, allow_inf_nan=False,
-                                    description="share of fixed costs shared equipment saves")
-    equipment_quality: float = Field(0.03, ge=0, le=1, allow_inf_nan=False,
-                                     description="quality added to teams' bids by shared equipment")
+    equipment_saving: float = Field(
+        0.03,
+        ge=0,
+        le=0.5,
+        allow_inf_nan=False,
+        description="share of fixed costs shared equipment saves",
+    )
+    equipment_quality: float = Field(
+        0.03,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="quality added to teams' bids by shared equipment",
+    )
     export_visibility: float = Field(0.2, ge=0, le=10, allow_inf_nan=False)
-    database_reach: int = Field(4, ge=0, le=1000,
-                                description="co-members a capability-database search adds to a partner pool")
-    meetings: float = Field(0.05, ge=0, le=1, allow_inf_nan=False,
-                            description="monthly chance a member meets another member (weak tie)")
+    database_reach: int = Field(
+        4,
+        ge=0,
+        le=1000,
+        description="co-members a capability-database search adds to a partner pool",
+    )
+    meetings: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="monthly chance a member meets another member (weak tie)",
+    )
+
+
+# A member that has not actively used its hub for this many months may leave
+# (chance ``leave_rate`` a month): membership is told from active use (MODEL.md §5).
+USE_MONTHS = 6
+# Non-members judge a hub by what its members gain only once it has this many members;
+# before that only the known saving of shared equipment counts.
+MIN_EVIDENCE = 5
+# A hub meeting creates a weak tie this far above the ties' floor.
+MEETING_TRUST_MARGIN = 0.05
+
+
+@register
+class HubsPolicy(Policy):
+    """Opens ``count`` service hubs at the largest towns, seeds them, and runs them every month.
+
+    :meth:`step` (while the programme runs) opens the hubs in its first month and pays
+    each hub its seed money; :meth:`after_month` (every month, also after the sunset)
+    runs each hub's month. Membership lives only in ``FirmState.hub``.
+    """
+
+    type_name = "hubs"
+    config_class = HubsConfig
+
+    def __init__(self, config: HubsConfig, model: ClusterModel, index: int):
+        super().__init__(config, model, index)
+        self.config: HubsConfig = config
+        self.hubs: list[ServiceHub] = []
+        self._first = 0  # index in model.hubs of this programme's first hub
+        self._last_use = np.zeros(0, dtype=np.int64)  # per firm: month it last used its hub
+        self._database: list[list[list[int]]] = []  # per hub, per phase: members covering it
+        # pair key (lead, co-member) → month the capability database introduced them
+        self._offered: dict[int, int] = {}
+        self.nearest_hub = np.zeros(0, dtype=np.int64)  # of the firms expected_benefit returned
+        self.joined_month = 0  # firms that joined a hub this month
+        self.left_month = 0  # members that left (idle, or in the red at fee time)
+        self.active_users = 0  # members that used their hub in the last USE_MONTHS months
+
+    # ------------------------------------------------------------------ while it runs
+
+    def step(self) -> None:
+        """Open the hubs (first month), then pay each hub its seed money."""
+        if not self.hubs:
+            self.open_hubs()
+        for hub in self.hubs:
+            self.pay(self.config.seed_money, RECIPIENT_HUB, hub.index, "seed money")
+
+    def open_hubs(self) -> None:
+        """Place ``count`` hubs at the towns with most firms (more hubs than towns: cycle again)."""
+        model, f = self.model, self.model.firms
+        n = f.n
+        towns = len(model.region.towns_xy)
+        size = np.bincount(f.town[:n][f.alive[:n]], minlength=towns)
+        ranked = sorted(range(towns), key=lambda t: (-int(size[t]), t))
+        self._first = len(model.hubs)
+        for k in range(self.config.count):
+            town = ranked[k % towns]
+            x, y = (float(v) for v in model.region.towns_xy[town])
+            hub = ServiceHub(model, len(model.hubs), town, x, y)
+            model.hubs.append(hub)
+            self.hubs.append(hub)
+        self._database = [[] for _ in self.hubs]
+        self._grow()
+        # The capability database adds co-members to a member lead's partner pool
+        # (dynamic mode only: fixed networks never look beyond their borders).
+        if "capability_database" in self.config.services:
+            model.teams.pool_sources.append(self._database_partners)
+        # Watches delivered jobs for active use of the database; never changes innovation.
+        model.innovation_boosts.append(self._observe_job)
+
+    # ------------------------------------------------------------------ every month
+
+    def after_month(self) -> None:
+        """One month of every hub: membership, fees, budget, services, effects."""
+        if not self.hubs:
+            return
+        cfg, model = self.config, self.model
+        self._grow()
+        self.left_month = self._members_leave_unused()
+        self.joined_month = self._firms_join()
+        services = len(cfg.services)
+        for hub in self.hubs:
+            self.left_month += len(hub.collect_fees(cfg.fee))
+            hub.balance_budget(cfg.fixed_cost + cfg.cost_per_member * hub.member_count() * services)
+        boost = model.university.effect if model.university is not None else 0.0
+        trust = model.ties.floor + MEETING_TRUST_MARGIN
+        for hub in self.hubs:
+            if "training" in cfg.services:
+                hub.train_members(cfg.training_rate, boost)
+            if "market_intelligence" in cfg.services:
+                hub.share_market_intelligence()
+            attended = hub.hold_meetings(cfg.meetings, trust)
+            self._last_use[attended] = model.steps  # attending a hub meeting is active use
+        self._publish_effects()
+        self._prepare_database()
+        # An introduction older than the longest order can no longer explain a job.
+        oldest = model.steps - model.scenario.market.max_duration - 1
+        self._offered = {key: month for key, month in self._offered.items() if month >= oldest}
+        recent = model.steps - self._last_use[: model.firms.n] < USE_MONTHS
+        self.active_users = int((self._own_members() & recent).sum())
+
+    def _grow(self) -> None:
+        """Extend the per-firm last-use record to firms that entered since last month."""
+        n = self.model.firms.n
+        if len(self._last_use) < n:
+            grown = np.full(max(n, 2 * len(self._last_use)), -(10**6), dtype=np.int64)
+            grown[: len(self._last_use)] = self._last_use
+            self._last_use = grown
+
+    def _own_members(self) -> np.ndarray:
+        """Mask over firms 0..n−1: living members of one of this programme's hubs."""
+        f = self.model.firms
+        n = f.n
+        hub = f.hub[:n]
+        return f.alive[:n] & (hub >= self._first) & (hub < self._first + len(self.hubs))
+
+    def _members_leave_unused(self) -> int:
+        """Members that have not used their hub for USE_MONTHS months leave with ``leave_rate``."""
+        model, f = self.model, self.model.firms
+        n = f.n
+        idle = np.flatnonzero(
+            self._own_members() & (model.steps - self._last_use[:n] >= USE_MONTHS)
+        )
+        if len(idle) == 0:
+            return 0
+        leave = idle[model.rng.random(len(idle)) < self.config.leave_rate]
+        f.hub[leave] = -1
+        return len(leave)
+
+    def expected_benefit(self) -> tuple[np.ndarray, np.ndarray]:
+        """Non-members within reach of a hub, and the benefit each expects from joining (k€/month).
+
+        What a firm sees members gain: members' 12-month revenue per employee above that
+        of the non-members within reach of the same hub (once it has MIN_EVIDENCE
+        members), times its own employees, plus the saving on its fixed costs that shared
+        equipment brings at the hub's current service level. Each firm looks at its
+        nearest hub. Returns (firm indices, benefit); the firms' hub is ``nearest_hub``.
+        """
+        cfg, model, f = self.config, self.model, self.model.firms
+        n = f.n
+        alive = f.alive[:n]
+        hx = np.array([hub.x for hub in self.hubs])
+        hy = np.array([hub.y for hub in self.hubs])
+        d2 = (f.x[:n, None] - hx[None, :]) ** 2 + (f.y[:n, None] - hy[None, :]) ** 2
+        nearest = np.argmin(d2, axis=1)
+        hours = np.sqrt(d2[np.arange(n), nearest]) / model.region.speed_kmh
+        candidate = alive & (f.hub[:n] < 0) & (hours <= cfg.reach_hours)
+        idx = np.flatnonzero(candidate)
+        self.nearest_hub = nearest[idx]
+        if len(idx) == 0:
+            return idx, np.zeros(0)
+        employees = np.maximum(f.employees[:n], 1.0)
+        per_employee = f.revenue_slow[:n] / employees
+        gap = np.zeros(len(self.hubs))
+        for k, hub in enumerate(self.hubs):
+            members = alive & (f.hub[:n] == hub.index)
+            others = candidate & (nearest == k)
+            if members.sum() >= MIN_EVIDENCE and others.any():
+                gap[k] = max(0.0, float(per_employee[members].mean() - per_employee[others].mean()))
+        k = self.nearest_hub
+        benefit = employees[idx] * gap[k]
+        if "shared_equipment" in cfg.services:
+            prod = model.scenario.production
+            level = np.array([hub.service_level for hub in self.hubs])
+            benefit += (
+                level[k] * cfg.equipment_saving * (prod.wage * employees[idx] + prod.overhead)
+            )
+        return idx, benefit
+
+    def join_chance(self, benefit: np.ndarray) -> np.ndarray:
+        """Monthly chance to join: join_rate × σ((benefit − fee) / fee), a logistic in the net gain.
+
+        One half when the benefit just pays the fee; first movers join now and then even
+        before there is evidence, most firms wait (inertia, F7).
+        """
+        cfg = self.config
+        scale = max(cfg.fee, 0.01)
+        return cfg.join_rate / (1.0 + np.exp(-(benefit - cfg.fee) / scale))
+
+    def _firms_join(self) -> int:
+        """Non-members within ``reach_hours`` of a hub join it with :meth:`join_chance`."""
+        model, f = self.model, self.model.firms
+        idx, benefit = self.expected_benefit()
+        if len(idx) == 0:
+            return 0
+        join = model.rng.random(len(idx)) < self.join_chance(benefit)
+        joiners = idx[join]
+        first_index = np.array([hub.index for hub in self.hubs])
+        f.hub[joiners] = first_index[self.nearest_hub[join]]
+        self._last_use[joiners] = model.steps  # a newcomer gets USE_MONTHS to try the services
+        return len(joiners)
+
+    def _publish_effects(self) -> None:
+        """Members' visibility, fixed-cost and quality effects, × each hub's service level.
+
+        Published anew every month from the current members, so a leaver's effects stop.
+        The model applies them right after policies step, i.e. from next month's teams on.
+        """
+        cfg, model = self.config, self.model
+        on = set(cfg.services)
+        visibility: dict[int, float] = {}
+        saving: dict[int, float] = {}
+        quality: dict[int, float] = {}
+        per_level = (cfg.intelligence_visibility if "market_intelligence" in on else 0.0) + (
+            cfg.export_visibility if "export_promotion" in on else 0.0
+        )
+        equipment = "shared_equipment" in on
+        for hub in self.hubs:
+            level = hub.service_level
+            members = hub.members().tolist()
+            if per_level > 0.0:
+                visibility.update(dict.fromkeys(members, per_level * level))
+            if equipment:
+                saving.update(dict.fromkeys(members, cfg.equipment_saving * level))
+                quality.update(dict.fromkeys(members, cfg.equipment_quality * level))
+        model.effects.put(self.name, "visibility", visibility)
+        model.effects.put(self.name, "fixed_cost", saving)
+        model.effects.put(self.name, "quality", quality)
+
+    # ------------------------------------------------------------------ capability database
+
+    def _prepare_database(self) -> None:
+        """Per hub and phase, the members covering the phase (RESFOR's profiles, 003:L1431-1450)."""
+        if "capability_database" not in self.config.services:
+            return
+        f = self.model.firms
+        for k, hub in enumerate(self.hubs):
+            members = hub.members()
+            covers = f.capability[members] >= COVER_THRESHOLD
+            self._database[k] = [members[covers[:, p]].tolist() for p in range(f.phases)]
+
+    def _database_partners(self, lead: int, phase: int) -> list[int]:
+        """Pool source: up to database_reach × level co-members of a member lead covering ``phase``.
+
+        O(database_reach) per call: a sample from the lists prepared once a month.
+        """
+        k = int(self.model.firms.hub[lead]) - self._first
+        if k < 0 or k >= len(self.hubs) or not self._database[k]:
+            return []
+        pool = self._database[k][phase]
+        wanted = self.config.database_reach * self.hubs[k].service_level
+        random = self.model.random
+        reach = int(wanted)
+        if wanted > reach and random.random() < wanted - reach:
+            reach += 1
+        picks = pool if len(pool) <= reach else random.sample(pool, reach)
+        # Remember the introductions (co-members the lead has no tie with): a job
+        # delivered with one of them is active use of the hub.
+        month = self.model.steps
+        known = self.model.ties.partners.get(lead, ())
+        offered = self._offered
+        for c in picks:
+            if c != lead and c not in known:
+                offered[pair_key(lead, c)] = month
+        return picks
+
+    # ------------------------------------------------------------------ active use
+
+    def _observe_job(self, job: Job) -> float:
+        """Record active use from a delivered job; returns 1.0 (no effect on innovation).
+
+        A member lead used its hub when it delivered a job with a co-member the
+        database introduced to it in the last few months (no tie between them then).
+        """
+        hub = self.model.firms.hub
+        lead = job.lead
+        k = int(hub[lead])
+        if k < self._first or k >= self._first + len(self.hubs):
+            return 1.0
+        offered = self._offered
+        for m in job.members:
+            if m != lead and int(hub[m]) == k and pair_key(lead, m) in offered:
+                self._last_use[lead] = self.model.steps
+                break
+        return 1.0

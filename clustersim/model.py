@@ -100,7 +100,8 @@ class ClusterModel(mesa.Model):
         self.firm_snapshots: list[pd.DataFrame] = []
         self.network_snapshots: dict[int, nx.Graph] = {}
         self._spinoff_sources: list[tuple[int, int]] = []
-        self._completed: list[tuple[Job, bool]] = []
+        self.jobs_won: list[Job] = []  # this month's won orders (policies read them)
+        self.jobs_completed: list[tuple[Job, bool]] = []  # this month's deliveries: (job, failed)
         self._rd_paid = np.zeros(0, dtype=bool)
 
         self._create_initial_firms(employees)
@@ -235,7 +236,8 @@ class ClusterModel(mesa.Model):
         self.institution.ledger.spent_this_month = 0.0
         self.team_sizes = []
         self._spinoff_sources = []
-        self._completed = []
+        self.jobs_won = []
+        self.jobs_completed = []
         self.ties.formed = self.ties.dropped = 0
         self.firms.revenue_month[: self.firms.n] = 0.0
 
@@ -312,6 +314,7 @@ class ClusterModel(mesa.Model):
             if len(self.formal_networks) and len(members) > 1:
                 self._record_formal_joint_work(job, [int(formal[m]) for m in members])
             self.jobs.setdefault(job.end, []).append(job)
+            self.jobs_won.append(job)
         f.load[:n] = np.where(f.alive[:n], f.employees[:n] - np.asarray(builder.free), 0.0)
 
     def _record_formal_joint_work(self, job: Job, networks: list[int]) -> None:
@@ -346,7 +349,7 @@ class ClusterModel(mesa.Model):
         ledger = self.ledger
         for job in self.jobs.pop(self.steps, []):
             failed = (not alive[job.lead]) or random() < self._failure_chance(job)
-            self._completed.append((job, failed))
+            self.jobs_completed.append((job, failed))
             if failed:
                 self.month["delivery_failures"] += 1
             if not alive[job.lead]:
@@ -399,7 +402,7 @@ class ClusterModel(mesa.Model):
         learn = sc.learning
         market = self.market
         random = self.random.random
-        for job, failed in self._completed:
+        for job, failed in self.jobs_completed:
             members = [m for m in job.members if f.alive[m]]
             if not members:
                 continue
@@ -439,7 +442,7 @@ class ClusterModel(mesa.Model):
         f = self.firms
         keep = 1.0 - self.scenario.production.failure_trust_loss
         coop = f.cooperativeness
-        for job, failed in self._completed:
+        for job, failed in self.jobs_completed:
             members = [m for m in job.members if f.alive[m]]
             if len(members) < 2:
                 continue

@@ -42,6 +42,8 @@ LOST_TO_WORLD = "orders_lost_to_world"  # staffed, but the world's producers won
 # A pool source returns extra candidate firms for (lead, phase): hub co-members,
 # broker referrals... Policies register them on the TeamBuilder.
 PoolSource = Callable[[int, int], Iterable[int]]
+# A partner weight multiplies the score of candidate c for lead l (e.g. impannatore norms).
+PartnerWeight = Callable[[int, int], float]
 
 
 @dataclass(slots=True)
@@ -182,6 +184,7 @@ class TeamBuilder:
     def __init__(self, model: ClusterModel):
         self.model = model
         self.pool_sources: list[PoolSource] = []
+        self.partner_weights: list[PartnerWeight] = []
         self.failed_phase = -1  # the phase the last failed staffing attempt could not fill
 
     # ----------------------------------------------------------------- monthly set-up
@@ -393,6 +396,8 @@ class TeamBuilder:
                         listed.add(c)
                         firms.append(c)
                         weights.append(self._weight(lead, c))
+        for partner_weight in self.partner_weights:
+            weights = [w * partner_weight(lead, c) for c, w in zip(firms, weights, strict=True)]
         return firms, weights
 
     # ----------------------------------------------------------------- staffing

@@ -56,7 +56,7 @@ def watch_policies(model: ClusterModel, check) -> None:
 
 def all_jobs_this_month(model: ClusterModel) -> list[Job]:
     running = [job for jobs in model.jobs.values() for job in jobs]
-    return running + [job for job, _failed in model._completed]
+    return running + [job for job, _failed in model.jobs_completed]
 
 
 # --------------------------------------------------------------------------- properties

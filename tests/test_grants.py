@@ -143,7 +143,7 @@ def test_invariants_hold_with_grants_in_random_small_scenarios(params):
             for jobs in model.jobs.values():
                 for job in jobs:
                     assert len({int(network[m]) for m in job.members}) == 1
-            for job, _failed in model._completed:
+            for job, _failed in model.jobs_completed:
                 assert len({int(network[m]) for m in job.members}) == 1
 
 
@@ -153,7 +153,7 @@ def test_static_borders_hold_with_grants_on():
     for _ in range(24):
         model.step()
         network = model.firms.network
-        jobs = [j for js in model.jobs.values() for j in js] + [j for j, _ in model._completed]
+        jobs = [j for js in model.jobs.values() for j in js] + [j for j, _ in model.jobs_completed]
         for job in jobs:
             assert len({int(network[m]) for m in job.members}) == 1, job
             checked += 1

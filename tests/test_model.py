@@ -22,7 +22,7 @@ SMALL = {"n_firms": 80, "steps": 24}
 def all_jobs_this_month(model: ClusterModel):
     """Every job that existed during the last month: still running, or completed in it."""
     running = [job for jobs in model.jobs.values() for job in jobs]
-    return running + [job for job, _failed in model._completed]
+    return running + [job for job, _failed in model.jobs_completed]
 
 
 # --------------------------------------------------------------------------- construction

@@ -242,7 +242,7 @@ def test_disrupted_firms_take_no_work_their_jobs_fail_and_they_recover(mode: str
         model.step()
         disrupted = f.disrupted[: f.n]
         new_jobs = [job for jobs in model.jobs.values() for job in jobs if id(job) not in seen_jobs]
-        new_jobs += [job for job, _ in model._completed if id(job) not in seen_jobs]
+        new_jobs += [job for job, _ in model.jobs_completed if id(job) not in seen_jobs]
         seen_jobs.update(id(job) for job in new_jobs)
         if during(month, START, 3):
             if hit_count is None:
@@ -251,7 +251,7 @@ def test_disrupted_firms_take_no_work_their_jobs_fail_and_they_recover(mode: str
             assert disrupted.sum() == hit_count  # the same firms for the whole shock
             assert not (disrupted & (f.born[: f.n] >= START)).any()  # entrants are not hit
             assert not any(disrupted[m] for job in new_jobs for m in job.members)
-            for job, failed in model._completed:
+            for job, failed in model.jobs_completed:
                 if any(disrupted[m] for m in job.members):
                     assert failed
                     failures_checked += 1

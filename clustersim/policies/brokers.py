@@ -202,11 +202,10 @@ class BrokersPolicy(Policy):
         self._idle_phases: dict[int, dict[int, list[int]]] = {}  # network → phase → idle members
         self._rd_tags: set[str] = set()
         self._pool_index: dict[int, list[list[int]]] = {}
-        self._known_jobs: dict[int, Job] = {}
         model.teams.pool_sources.append(self._pool)
         model.innovation_boosts.append(self._innovation_boost)
         if config.norms and not model.static_mode:
-            self._prefer_idle_co_members()
+            model.teams.partner_weights.append(self._idle_weight)
 
     # ------------------------------------------------------------------ the month
 
@@ -226,7 +225,6 @@ class BrokersPolicy(Policy):
         self._form_networks(month)
         self._lift_trust(month)
         self._refresh(month, running=True)
-        self._known_jobs = self._current_jobs()  # jobs won before this month's teams form
 
     def after_month(self) -> None:
         if not self.started:
@@ -529,34 +527,15 @@ class BrokersPolicy(Policy):
 
     # ------------------------------------------------------------------ impannatore norms
 
-    def _prefer_idle_co_members(self) -> None:
+    def _idle_weight(self, lead: int, candidate: int) -> float:
         """Norms (a): a member leading an order favours co-members that had little work.
 
-        Wraps the team builder's candidate list (dynamic mode only): the partner-choice
-        weight of an idle co-member is multiplied by ``norms_idle_weight`` while the
-        programme runs, so winners pass excess work to members that missed (003:L1500-1505).
+        A partner weight (dynamic mode only): an idle co-member's chance of being chosen
+        is multiplied by ``norms_idle_weight``, so winners pass excess work to members
+        that missed (003:L1500-1505).
         """
-        builder = self.model.teams
-        inner = builder.candidates
-        boost = self.config.norms_idle_weight
-
-        def candidates(lead: int, phase: int) -> tuple[list[int], list[float]]:
-            firms, weights = inner(lead, phase)
-            idle = self._idle_co_members.get(lead)
-            if idle:
-                for k, c in enumerate(firms):
-                    if c in idle:
-                        weights[k] *= boost
-            return firms, weights
-
-        builder.candidates = candidates  # type: ignore[method-assign]
-
-    def _current_jobs(self) -> dict[int, Job]:
-        model = self.model
-        jobs = {id(job): job for end_jobs in model.jobs.values() for job in end_jobs}
-        for job, _failed in getattr(model, "_completed", ()):
-            jobs[id(job)] = job
-        return jobs
+        idle = self._idle_co_members.get(lead)
+        return self.config.norms_idle_weight if idle and candidate in idle else 1.0
 
     def _check_bypasses(self, month: int) -> None:
         """Count orders whose lead gave a phase to an outsider while a co-member with it was idle.
@@ -566,15 +545,11 @@ class BrokersPolicy(Policy):
         ``norms_strikes`` bypasses within 12 months it is cut off from its network
         and from the programme (003:L1497-1499).
         """
-        known = self._known_jobs
         if not self._idle_phases:
             return
-        current = self._current_jobs()
         f = self.model.firms
         network_of = f.formal_network
-        for key, job in current.items():
-            if key in known:
-                continue
+        for job in self.model.jobs_won:
             lead = job.lead
             net = int(network_of[lead])
             idle = self._idle_phases.get(net)
@@ -594,7 +569,6 @@ class BrokersPolicy(Policy):
                 self.counts["bypasses"] += 1
                 if self.config.norms:
                     self._strike(lead, net, month)
-        self._known_jobs = current
 
     def _strike(self, firm: int, network_id: int, month: int) -> None:
         record = [m for m in self.strikes.get(firm, []) if month - m < 12]

@@ -201,7 +201,6 @@ class HubsPolicy(Policy):
         if "capability_database" in self.config.services:
             model.teams.pool_sources.append(self._database_partners)
         # Watches delivered jobs for active use of the database; never changes innovation.
-        model.innovation_boosts.append(self._observe_job)
 
     # ------------------------------------------------------------------ every month
 
@@ -210,6 +209,9 @@ class HubsPolicy(Policy):
         if not self.hubs:
             return
         cfg, model = self.config, self.model
+        for job, failed in model.jobs_completed:
+            if not failed:
+                self._observe_job(job)
         self._grow()
         self.left_month = self._members_leave_unused()
         self.joined_month = self._firms_join()
@@ -391,8 +393,8 @@ class HubsPolicy(Policy):
 
     # ------------------------------------------------------------------ active use
 
-    def _observe_job(self, job: Job) -> float:
-        """Record active use from a delivered job; returns 1.0 (no effect on innovation).
+    def _observe_job(self, job: Job) -> None:
+        """Record active use from a delivered job.
 
         A member lead used its hub when it delivered a job with a co-member the
         database introduced to it in the last few months (no tie between them then).
@@ -401,10 +403,9 @@ class HubsPolicy(Policy):
         lead = job.lead
         k = int(hub[lead])
         if k < self._first or k >= self._first + len(self.hubs):
-            return 1.0
+            return
         offered = self._offered
         for m in job.members:
             if m != lead and int(hub[m]) == k and pair_key(lead, m) in offered:
                 self._last_use[lead] = self.model.steps
                 break
-        return 1.0

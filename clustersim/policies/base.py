@@ -31,7 +31,8 @@ class PolicyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     type: str
-    start: int = Field(24, ge=0, le=2400, description="month the programme starts")
+    start: int = Field(24, ge=1, le=2400,
+                       description="month the programme starts (1 = the first simulated month)")
     duration: int = Field(36, ge=1, le=2400, description="months it runs before its sunset")
     budget: float = Field(5000.0, ge=0, le=1e9, allow_inf_nan=False,
                           description="total k€ the programme may spend")

@@ -37,6 +37,9 @@ from clustersim.ties import TieStore
 LEDGER_KEYS = ("customer_payments", "partner_payments_made", "partner_payments_received",
                "fixed_costs", "rd_spend", "withdrawals", "entry_cash", "policy_payments", "fees",
                "project_spend")
+# How each flow moves firms' cash (payments between firms net out and are left out).
+CASH_SIGNS = {"customer_payments": 1, "fixed_costs": -1, "rd_spend": -1, "withdrawals": -1,
+              "entry_cash": 1, "policy_payments": 1, "fees": -1, "project_spend": -1}
 
 
 def resolve_scenario(scenario: Scenario | str | Path | None, overrides: dict[str, Any]) -> Scenario:
@@ -386,6 +389,10 @@ class ClusterModel(mesa.Model):
         ledger["fixed_costs"] += float(costs.sum())
         ledger["rd_spend"] += float(rd.sum())
         self.month["revenue"] = ledger["customer_payments"]
+
+    def net_cash_flow(self) -> float:
+        """The change in all firms' cash this month that the money ledger accounts for (k€)."""
+        return sum(sign * self.ledger[key] for key, sign in CASH_SIGNS.items())
 
     def _failure_chance(self, job: Job) -> float:
         """Low trust and long distances make a delivery fail more often."""

@@ -113,16 +113,7 @@ def test_money_budget_and_membership_invariants(params):
         # Firms' money identity, with the fees they paid.
         cash_after = float(f.cash[: f.n].sum())
         lg = model.ledger
-        expected = (
-            lg["customer_payments"]
-            - lg["fixed_costs"]
-            - lg["rd_spend"]
-            - lg["withdrawals"]
-            + lg["entry_cash"]
-            + lg["policy_payments"]
-            - lg["fees"]
-            - lg["project_spend"]
-        )
+        expected = model.net_cash_flow()
         assert math.isclose(cash_after - cash_before, expected, rel_tol=1e-9, abs_tol=1e-6)
         cash_before = cash_after
         assert math.isclose(

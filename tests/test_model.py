@@ -172,9 +172,7 @@ def test_invariants_hold_in_random_small_scenarios(params):
                             rel_tol=1e-9, abs_tol=1e-6)
         # Cash changes only by what customers pay, costs, withdrawals and entrants' capital.
         cash_after = float(f.cash[: f.n].sum())
-        expected = (ledger["customer_payments"] - ledger["fixed_costs"] - ledger["rd_spend"]
-                    - ledger["withdrawals"] + ledger["entry_cash"] + ledger["policy_payments"]
-                    - ledger["fees"] - ledger["project_spend"])
+        expected = model.net_cash_flow()
         assert math.isclose(cash_after - cash_before, expected, rel_tol=1e-9, abs_tol=1e-6)
         cash_before = cash_after
         # Firm counts: alive = initial + entries − exits.

@@ -22,7 +22,7 @@ class _Spender(Policy):
 
 
 def _spender(model: ClusterModel, budget: float) -> _Spender:
-    return _Spender(PolicyConfig(type="test_spender", start=0, duration=12, budget=budget), model, 0)
+    return _Spender(PolicyConfig(type="test_spender", start=1, duration=12, budget=budget), model, 0)
 
 
 @settings(max_examples=40, deadline=None)

@@ -94,6 +94,7 @@ class ClusterModel(mesa.Model):
         # Multipliers a policy may put on a completed job's innovation chance (joint R&D).
         self.innovation_boosts: list[Callable[[Job], float]] = []
         self.event_log: list[tuple[int, str, str]] = []
+        self._any_disrupted = False  # set each month in produce_and_pay
         self.effects = Effects()  # what policies do to firms' visibility, costs and quality
         self.month: Counter[str] = Counter()
         self.ledger: dict[str, float] = dict.fromkeys(LEDGER_KEYS, 0.0)
@@ -350,6 +351,7 @@ class ClusterModel(mesa.Model):
         alive = f.alive
         random = self.random.random
         ledger = self.ledger
+        self._any_disrupted = bool(f.disrupted[: f.n].any())
         for job in self.jobs.pop(self.steps, []):
             failed = (not alive[job.lead]) or random() < self._failure_chance(job)
             self.jobs_completed.append((job, failed))
@@ -397,7 +399,7 @@ class ClusterModel(mesa.Model):
     def _failure_chance(self, job: Job) -> float:
         """Low trust and long distances make a delivery fail more often."""
         prod = self.scenario.production
-        if self.firms.disrupted[job.members].any():
+        if self._any_disrupted and self.firms.disrupted[job.members].any():
             return 1.0  # a member produced nothing: the order cannot be delivered
         trust = self.ties.mean_pair_trust(job.members)
         return min(1.0, prod.failure_base + prod.failure_trust_effect * (1.0 - trust)

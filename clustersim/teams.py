@@ -224,7 +224,7 @@ class TeamBuilder:
         employees = firms.employees[:n]
         spare = np.where(working, np.maximum(employees - firms.load[:n], 0.0), 0.0)
         visibility = employees ** cfg.lead_visibility_exponent * firms.visibility[:n] * working
-        self._lead_pool: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._lead_pool: dict[int, tuple[list[int], list[float]]] = {}
         if self.static:
             self._covered = [np.flatnonzero(row).tolist() for row in covers]
             self._prepare_static_leads(covers, alive, employees, spare, visibility)
@@ -232,7 +232,7 @@ class TeamBuilder:
         visibility = visibility * (0.25 + spare / np.maximum(employees, _EPS))
         for s, phases in enumerate(model.market.segment_phases):
             eligible = np.flatnonzero(alive & covers[:, list(phases)].any(axis=1))
-            self._lead_pool[s] = (eligible, np.cumsum(visibility[eligible]))
+            self._lead_pool[s] = (eligible.tolist(), np.cumsum(visibility[eligible]).tolist())
 
     def _prepare_static_leads(self, covers: np.ndarray, alive: np.ndarray, employees: np.ndarray,
                               spare: np.ndarray, visibility: np.ndarray) -> None:
@@ -298,10 +298,9 @@ class TeamBuilder:
     def draw_lead(self, segment: int, u: float) -> int:
         """A lead firm for an order of ``segment`` from a uniform number ``u``; −1 if none sees it."""
         eligible, cum = self._lead_pool[segment]
-        if len(eligible) == 0 or cum[-1] <= 0:
+        if not eligible or cum[-1] <= 0:
             return -1
-        slot = int(np.searchsorted(cum, u * cum[-1], side="right"))
-        return int(eligible[min(slot, len(eligible) - 1)])
+        return eligible[min(bisect_right(cum, u * cum[-1]), len(eligible) - 1)]
 
     # ----------------------------------------------------------------- candidate pools
 

@@ -635,6 +635,8 @@ class ClusterModel(mesa.Model):
             "threat": f.threat[idx],
             "degree": np.array([self.ties.degree(i) for i in idx.tolist()], dtype=np.int64),
             "static_network": f.network[idx],
+            "formal_network": f.formal_network[idx],
+            "hub": f.hub[idx],
             "orders_led": f.orders_led[idx],
             "orders_joined": f.orders_joined[idx],
             "orders_lost": f.orders_lost[idx],
@@ -665,7 +667,8 @@ class ClusterModel(mesa.Model):
             "x_km": f.x[idx], "y_km": f.y[idx], "town": f.town[idx],
             "specialty": f.specialty[idx], "employees": f.employees[idx],
             "knowledge": f.knowledge[idx], "cash": f.cash[idx],
-            "static_network": f.network[idx],
+            "static_network": f.network[idx], "formal_network": f.formal_network[idx],
+            "hub": f.hub[idx],
         }
         return to_networkx(len(idx), position[u], position[v], trust=trust, node_attrs=attrs,
                            node_ids=idx.tolist())

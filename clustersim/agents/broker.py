@@ -9,7 +9,6 @@ its programme (:class:`clustersim.policies.brokers.BrokersPolicy`), which pays i
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import mesa
@@ -138,9 +137,6 @@ class Broker(mesa.Agent):
         self.networks.append(network_id)
         for m in members:
             self.graduation[m] = month + graduation_months
-
-    def distance_km(self, x: float, y: float) -> float:
-        return math.hypot(self.x - x, self.y - y)
 
     def retire(self) -> None:
         """The programme has ended: the broker leaves and its caseload with it."""

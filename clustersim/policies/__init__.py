@@ -2,8 +2,7 @@
 
 Each instrument module defines a config class (its ``[[policies]]`` table in the
 scenario schema) and a :class:`~clustersim.policies.base.Policy` subclass registered
-with :func:`register`. Adding an instrument is one new module and one entry in
-``POLICY_CONFIGS``.
+with :func:`register`. Adding an instrument is one new module and its import below.
 """
 
 from __future__ import annotations
@@ -36,9 +35,10 @@ def register(cls: type[Policy]) -> type[Policy]:
     return cls
 
 
-from clustersim.policies import brokers, grants, hubs  # noqa: E402  (they register themselves)
+from clustersim.policies import brokers, grants, hubs  # noqa: E402, F401  (they register themselves)
 
-POLICY_CONFIGS = (brokers.BrokersConfig, grants.ChallengeGrantsConfig, hubs.HubsConfig)
+# Each registered instrument names its own config class: the schema's union is built from them.
+POLICY_CONFIGS = tuple(policy.config_class for policy in REGISTRY.values())
 PolicyConfigUnion = Annotated[Union[POLICY_CONFIGS], Field(discriminator="type")]  # noqa: UP007
 POLICY_TYPES = tuple(config.model_fields["type"].default for config in POLICY_CONFIGS)
 

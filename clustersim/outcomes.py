@@ -1,0 +1,100 @@
+"""A run's outcomes: the handful of numbers a sweep keeps per run and analysts compare.
+
+One float per name in :data:`OUTCOMES`, computed from a finished model by
+:func:`summarise`. The same dict is what :func:`clustersim.run_scenario` returns (for
+EMA Workbench and other tools), what the results store keeps in its ``summaries``
+table, and what the report compares between arms. :data:`OUTCOME_INFO` says, for each,
+what it means, its unit and whether more is better (for labels and value for money).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from clustersim.model import ClusterModel
+
+
+@dataclass(frozen=True)
+class Outcome:
+    label: str
+    unit: str
+    higher_is_better: bool | None  # None: neither (a count of churn, a spend)
+    description: str
+
+
+OUTCOME_INFO: dict[str, Outcome] = {
+    "innovations": Outcome("Innovations", "count", True,
+                           "innovations over the whole run (products new to the cluster)"),
+    "initial_cohort_survival": Outcome("Survival", "share", True,
+                                       "share of the firms alive at month 0 still alive at the end"),
+    "firms_alive": Outcome("Firms alive", "count", True, "firms alive at the end"),
+    "employment_change": Outcome("Employment change", "ratio", True,
+                                 "employment at the end / employment at month 0"),
+    "revenue": Outcome("Revenue", "k€", True, "the cluster's revenue over the whole run"),
+    "win_share": Outcome("Orders won", "share", True,
+                         "share of the orders offered to the cluster that it won"),
+    "entries": Outcome("Entries", "count", None, "new firms (spin-offs) over the run"),
+    "exits": Outcome("Exits", "count", None, "firm exits over the run"),
+    "mean_degree": Outcome("Mean degree", "ties", None, "trusted ties per firm at the end"),
+    "clustering": Outcome("Clustering", "coefficient", None,
+                          "clustering coefficient of the trust network at the end"),
+    "largest_component_share": Outcome("Largest component", "share", None,
+                                       "share of firms in the largest connected component"),
+    "mean_trust": Outcome("Mean trust", "0-1", True, "mean trust over ties at the end"),
+    "formal_network_share": Outcome("In formal networks", "share", None,
+                                    "share of firms in an active formal network at the end"),
+    "policy_spend": Outcome("Policy spend", "k€", None, "public money the policies paid out"),
+    "shock_depth": Outcome("Shock depth", "share", False,
+                           "1 − trough / pre-shock revenue, first shock (NaN without one)"),
+    "months_to_recover": Outcome("Months to recover", "months", False,
+                                 "months from the first shock's start until revenue is back at "
+                                 "95% of its pre-shock level (NaN: no shock, or never)"),
+    "recovered": Outcome("Recovered", "share", True,
+                         "1 if revenue got back to 95% of its pre-shock level, 0 if not, "
+                         "NaN without a shock"),
+}
+
+OUTCOMES: list[str] = list(OUTCOME_INFO)
+
+
+def summarise(model: ClusterModel, timeseries: pd.DataFrame | None = None) -> dict[str, float]:
+    """Every outcome of a finished run, as floats (NaN where there is nothing to compute)."""
+    from clustersim.resilience import resilience_table
+
+    ts = model.timeseries() if timeseries is None else timeseries
+    totals = model.totals()
+    last = ts.iloc[-1]
+    first_employment = float(ts["employment"].iloc[0])
+    orders = totals.get("orders", 0.0)
+    out: dict[str, float] = {
+        "innovations": totals.get("innovations", 0.0),
+        "initial_cohort_survival": float(last["initial_cohort_survival"]),
+        "firms_alive": float(last["firms_alive"]),
+        "employment_change": (float(last["employment"]) / first_employment
+                              if first_employment > 0 else math.nan),
+        "revenue": totals.get("revenue", 0.0),
+        "win_share": totals.get("orders_won", 0.0) / orders if orders > 0 else math.nan,
+        "entries": totals.get("entries", 0.0),
+        "exits": totals.get("exits", 0.0),
+        "mean_degree": float(last["mean_degree"]),
+        "clustering": float(last["clustering"]),
+        "largest_component_share": float(last["largest_component_share"]),
+        "mean_trust": float(last["mean_trust"]),
+        "formal_network_share": float(last["formal_network_share"]),
+        "policy_spend": float(last["policy_spend_cum"]),
+        "shock_depth": math.nan,
+        "months_to_recover": math.nan,
+        "recovered": math.nan,
+    }
+    if model.scenario.shocks:
+        first = resilience_table(model.scenario.shocks[:1], ts).iloc[0]
+        recovered = bool(first["recovered"])
+        out["shock_depth"] = float(first["depth"])
+        out["months_to_recover"] = float(first["months_to_recover"]) if recovered else math.nan
+        out["recovered"] = 1.0 if recovered else 0.0
+    return {name: float(out[name]) for name in OUTCOMES}

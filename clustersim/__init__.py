@@ -17,6 +17,7 @@ __all__ = [
     "__version__",
     "load_scenario",
     "parse_scenario",
+    "run_scenario",
     "scenario_from_dict",
 ]
 
@@ -27,4 +28,8 @@ def __getattr__(name: str):
         from clustersim.model import ClusterModel
 
         return ClusterModel
+    if name == "run_scenario":
+        from clustersim.api import run_scenario
+
+        return run_scenario
     raise AttributeError(f"module 'clustersim' has no attribute {name!r}")

@@ -2,7 +2,7 @@
 
 EMA Workbench, SALib scripts, notebooks and optimisers want a function from parameter
 values to numbers; :func:`run_scenario` is that function. See
-``examples/ema_workbench.py`` for EMA's samplers and scenario discovery on it.
+``examples/ema_scenario_discovery.py`` for EMA's samplers and scenario discovery on it.
 """
 
 from __future__ import annotations

@@ -311,25 +311,25 @@ ALIASES: dict[str, str] = {
 # --------------------------------------------------------------------------- loading
 
 
-def shipped_scenarios_dir() -> Path:
-    """The folder of scenarios shipped with clustersim (installed or source checkout)."""
+def shipped_folder(installed: str, source: str) -> Path:
+    """A folder of shipped files: ``clustersim/<installed>`` in a wheel, ``<source>`` in a checkout."""
     here = Path(__file__).resolve().parent
-    for candidate in (here / "scenarios", here.parent / "scenarios"):
+    for candidate in (here / installed, here.parent / source):
         if candidate.is_dir():
             return candidate
-    return here.parent / "scenarios"
+    return here.parent / source
 
 
-def shipped_scenarios() -> dict[str, Path]:
-    """Name → path of every shipped scenario file."""
-    folder = shipped_scenarios_dir()
+def shipped_files(folder: Path, suffix: str = SCENARIO_SUFFIX) -> dict[str, Path]:
+    """Name → path of every ``*suffix`` file in ``folder`` (none if it does not exist)."""
     if not folder.is_dir():
         return {}
-    return {p.stem: p for p in sorted(folder.glob(f"*{SCENARIO_SUFFIX}"))}
+    return {p.stem: p for p in sorted(folder.glob(f"*{suffix}"))}
 
 
-def resolve_scenario_path(spec: str | Path) -> Path:
-    """A path as given, or the shipped scenario of that name (``baseline``)."""
+def resolve_shipped(spec: str | Path, shipped: dict[str, Path], kind: str,
+                    error: type[ScenarioError] = ScenarioError) -> Path:
+    """A path as given, or the shipped file of that name; else ``error`` listing them."""
     path = Path(spec)
     try:
         exists = path.exists()
@@ -337,13 +337,28 @@ def resolve_scenario_path(spec: str | Path) -> Path:
         exists = False
     if exists:
         return path
-    shipped = shipped_scenarios()
     if str(spec) in shipped:
         return shipped[str(spec)]
     if path.suffix == "" and path.name in shipped:
         return shipped[path.name]
     names = ", ".join(shipped) or "none found"
-    raise ScenarioError(f"{spec}: file not found (shipped scenarios: {names})", source=str(spec))
+    raise error(f"{spec}: file not found{did_you_mean(path.stem, list(shipped))} "
+                f"(shipped {kind}: {names})", source=str(spec))
+
+
+def shipped_scenarios_dir() -> Path:
+    """The folder of scenarios shipped with clustersim (installed or source checkout)."""
+    return shipped_folder("scenarios", "scenarios")
+
+
+def shipped_scenarios() -> dict[str, Path]:
+    """Name → path of every shipped scenario file."""
+    return shipped_files(shipped_scenarios_dir())
+
+
+def resolve_scenario_path(spec: str | Path) -> Path:
+    """A path as given, or the shipped scenario of that name (``baseline``)."""
+    return resolve_shipped(spec, shipped_scenarios(), "scenarios")
 
 
 def load_scenario(spec: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
@@ -529,7 +544,7 @@ def _check_known_key(key: str, source: str) -> None:
         if parts[depth] not in allowed:
             where = f"[{'.'.join(parts[:depth])}]" if depth else "the top level"
             raise ScenarioError(
-                f"{source}: unknown key '{key}'{_did_you_mean(parts[depth], allowed)}; "
+                f"{source}: unknown key '{key}'{did_you_mean(parts[depth], allowed)}; "
                 f"keys allowed at {where}: {', '.join(allowed)}",
                 source=source, key=key)
         if depth < len(parts) - 1 and _section_model(parts[: depth + 1]) is None:
@@ -553,12 +568,14 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any, *, source: str) -> N
     node[parts[-1]] = value
 
 
-def _did_you_mean(word: str, allowed: list[str]) -> str:
+def did_you_mean(word: str, allowed: list[str]) -> str:
+    """" (did you mean 'x'?)" for the closest allowed word, or nothing."""
     close = difflib.get_close_matches(str(word), allowed, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _lookup(data: Any, loc: tuple[Any, ...]) -> tuple[bool, Any]:
+def lookup(data: Any, loc: tuple[Any, ...]) -> tuple[bool, Any]:
+    """(found, value) at a pydantic error location in nested dicts and lists."""
     node = data
     for part in loc:
         if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
@@ -568,7 +585,8 @@ def _lookup(data: Any, loc: tuple[Any, ...]) -> tuple[bool, Any]:
     return True, node
 
 
-def _describe_value(value: Any) -> str:
+def describe_value(value: Any) -> str:
+    """A value as an error message shows it: repr, cut at 80 characters."""
     try:
         text = repr(value)
     except ValueError:  # holds an int longer than Python's 4,300-digit str limit
@@ -593,15 +611,15 @@ def _scenario_error(exc: ValidationError, source: str, data: dict[str, Any]) -> 
             allowed = item_keys if item_keys is not None else _allowed_keys([str(p) for p in loc[:-1]])
             where = f"[{parent}]" if parent else "the top level"
             lines.append(
-                f"unknown key '{key}'{_did_you_mean(str(loc[-1]), allowed)}; "
+                f"unknown key '{key}'{did_you_mean(str(loc[-1]), allowed)}; "
                 f"keys allowed at {where}: {', '.join(allowed)}")
             continue
-        found, value = _lookup(data, loc)
+        found, value = lookup(data, loc)
         message = err.get("msg", "invalid").removeprefix("Value error, ")
         if kind == "union_tag_invalid":
             tags = ", ".join(repr(t) for t in _LIST_TABLES.get(str(loc[0]), {}))
-            found, value = _lookup(data, (*loc, "type"))
-            lines.append(f"{key}.type = {_describe_value(value)} is not allowed: expected one of {tags}")
+            found, value = lookup(data, (*loc, "type"))
+            lines.append(f"{key}.type = {describe_value(value)} is not allowed: expected one of {tags}")
             continue
         if kind == "union_tag_not_found":
             tags = ", ".join(repr(t) for t in _LIST_TABLES.get(str(loc[0]), {}))
@@ -611,7 +629,7 @@ def _scenario_error(exc: ValidationError, source: str, data: dict[str, Any]) -> 
             lines.extend(message.split("; "))
             continue
         if found:
-            lines.append(f"{key} = {_describe_value(value)} is not allowed: {message}")
+            lines.append(f"{key} = {describe_value(value)} is not allowed: {message}")
         else:
             lines.append(f"{key}: {message}")
     if len(lines) == 1:

@@ -15,7 +15,6 @@ from the master seed and the replication number only (common random numbers).
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import itertools
 import json
@@ -45,8 +44,14 @@ from clustersim.scenario import (
     ScenarioError,
     _section_model,
     canonical_key,
+    describe_value,
+    did_you_mean,
     load_scenario,
+    lookup,
+    resolve_shipped,
     scenario_from_dict,
+    shipped_files,
+    shipped_folder,
     shipped_scenarios,
 )
 
@@ -224,7 +229,7 @@ class Experiment(_Table):
             self.baseline = names[0]
         elif self.baseline not in names:
             problems.append(f"baseline = {self.baseline!r} is not allowed: must name an arm"
-                            f"{_did_you_mean(self.baseline, names)} (arms: {', '.join(names)})")
+                            f"{did_you_mean(self.baseline, names)} (arms: {', '.join(names)})")
         for name in self.factors:
             if name == "sample":
                 problems.append("factors.sample is not allowed: 'sample' is reserved for the "
@@ -278,10 +283,10 @@ def _factor_from_toml(name: str, raw: Any) -> Any:
                 if _is_section(name):
                     hint = (f" (for the scenario key '{name}.{level}', quote it: "
                             f"\"{name}.{level}\" = [...])")
-                raise ValueError(f"factors.{name}.{level} = {_describe(table)} is not allowed: a "
+                raise ValueError(f"factors.{name}.{level} = {describe_value(table)} is not allowed: a "
                                  f"level must be a table of scenario overrides{hint}")
         return {"levels": raw}
-    raise ValueError(f"factors.{name} = {_describe(raw)} is not allowed: a factor is a list of "
+    raise ValueError(f"factors.{name} = {describe_value(raw)} is not allowed: a factor is a list of "
                      "values or a table of named levels")
 
 
@@ -323,39 +328,17 @@ def flatten_overrides(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def shipped_experiments_dir() -> Path:
     """The folder of experiments shipped with clustersim (installed or source checkout)."""
-    here = Path(__file__).resolve().parent.parent  # the clustersim package
-    for candidate in (here / "shipped_experiments", here.parent / "experiments"):
-        if candidate.is_dir():
-            return candidate
-    return here.parent / "experiments"
+    return shipped_folder("shipped_experiments", "experiments")
 
 
 def shipped_experiments() -> dict[str, Path]:
     """Name → path of every shipped experiment file."""
-    folder = shipped_experiments_dir()
-    if not folder.is_dir():
-        return {}
-    return {p.stem: p for p in sorted(folder.glob(f"*{EXPERIMENT_SUFFIX}"))}
+    return shipped_files(shipped_experiments_dir(), EXPERIMENT_SUFFIX)
 
 
 def resolve_experiment_path(spec: str | Path) -> Path:
     """A path as given, or the shipped experiment of that name (``policy_comparison``)."""
-    path = Path(spec)
-    try:
-        exists = path.exists()
-    except (OSError, ValueError):
-        exists = False
-    if exists:
-        return path
-    shipped = shipped_experiments()
-    name = str(spec)
-    if name in shipped:
-        return shipped[name]
-    if path.suffix == "" and path.name in shipped:
-        return shipped[path.name]
-    names = ", ".join(shipped) or "none found"
-    raise ExperimentError(f"{spec}: file not found{_did_you_mean(path.stem, list(shipped))} "
-                          f"(shipped experiments: {names})", source=name)
+    return resolve_shipped(spec, shipped_experiments(), "experiments", ExperimentError)
 
 
 def load_experiment(spec: str | Path) -> Experiment:
@@ -569,7 +552,7 @@ def _canonical_overrides(values: dict[str, Any], source: str, where: str,
                                   key=f"{where}.{key}")
         problem = _json_problem(value)
         if problem:
-            raise ExperimentError(f"{source}: {where}.{key} = {_describe(value)} is not allowed: "
+            raise ExperimentError(f"{source}: {where}.{key} = {describe_value(value)} is not allowed: "
                                   f"{problem}", source=source, key=f"{where}.{key}")
         out[canonical] = value
         written[canonical] = key
@@ -604,7 +587,7 @@ def _arm_scenario(experiment: Experiment, index: int) -> str:
             return text
         raise ExperimentError(
             f"{src}: arms[{index}].scenario = {text!r} is not allowed: not a shipped scenario"
-            f"{_did_you_mean(text, list(shipped))}; give a shipped name ({', '.join(shipped)}) "
+            f"{did_you_mean(text, list(shipped))}; give a shipped name ({', '.join(shipped)}) "
             "or a path to a .toml file", source=src, key=f"arms[{index}].scenario")
     folder = experiment._folder if experiment._folder is not None else Path.cwd()
     path = Path(text).expanduser()
@@ -941,19 +924,6 @@ def _toml(value: Any) -> str:
 # --------------------------------------------------------------------------- errors
 
 
-def _did_you_mean(word: str, allowed: list[str]) -> str:
-    close = difflib.get_close_matches(str(word), allowed, n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _describe(value: Any) -> str:
-    try:
-        text = repr(value)
-    except ValueError:  # an int longer than Python's 4,300-digit str limit
-        return "a number too long to print"
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 _MODELS: dict[str, type[BaseModel]] = {"arms": Arm, "sampler": Sampler}
 
 
@@ -978,17 +948,6 @@ def _key_text(loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
-def _lookup(data: Any, loc: tuple[Any, ...]) -> tuple[bool, Any]:
-    node = data
-    for part in loc:
-        in_dict = isinstance(node, dict) and part in node
-        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
-        if not (in_dict or in_list):
-            return False, None
-        node = node[part]
-    return True, node
-
-
 def _experiment_error(exc: ValidationError, source: str, data: Any) -> ExperimentError:
     lines: list[str] = []
     first_key = None
@@ -1002,7 +961,7 @@ def _experiment_error(exc: ValidationError, source: str, data: Any) -> Experimen
         first_key = first_key or key
         if kind == "extra_forbidden":
             where, allowed = _allowed_at(loc)
-            lines.append(f"unknown key '{key}'{_did_you_mean(str(loc[-1]), allowed)}; keys "
+            lines.append(f"unknown key '{key}'{did_you_mean(str(loc[-1]), allowed)}; keys "
                          f"allowed at {where}: {', '.join(allowed)}")
             continue
         if kind == "value_error" and (not loc or loc[0] in ("factors",) or
@@ -1014,21 +973,21 @@ def _experiment_error(exc: ValidationError, source: str, data: Any) -> Experimen
                 first_key = match.group(1)
             continue
         if kind == "string_pattern_mismatch":
-            found, value = _lookup(data, loc)
-            lines.append(f"{key} = {_describe(value)} is not allowed: letters, digits, '_', '.' "
+            found, value = lookup(data, loc)
+            lines.append(f"{key} = {describe_value(value)} is not allowed: letters, digits, '_', '.' "
                          "and '-' only, starting with a letter or digit (it names files)")
             continue
         if kind == "missing":
             lines.append(f"{key} is missing: {_field_help(loc)}")
             continue
         if kind == "literal_error" and loc and loc[-1] == "method":
-            found, value = _lookup(data, loc)
-            lines.append(f"{key} = {_describe(value)} is not allowed: expected one of 'lhs', "
-                         f"'morris', 'sobol'{_did_you_mean(str(value), ['lhs', 'morris', 'sobol'])}")
+            found, value = lookup(data, loc)
+            lines.append(f"{key} = {describe_value(value)} is not allowed: expected one of 'lhs', "
+                         f"'morris', 'sobol'{did_you_mean(str(value), ['lhs', 'morris', 'sobol'])}")
             continue
-        found, value = _lookup(data, loc)
+        found, value = lookup(data, loc)
         if found:
-            lines.append(f"{key} = {_describe(value)} is not allowed: {message}")
+            lines.append(f"{key} = {describe_value(value)} is not allowed: {message}")
         else:
             lines.append(f"{key}: {message}")
     if len(lines) == 1:

@@ -1,0 +1,113 @@
+"""The Dask backend: same results as serial, failed tasks become failed runs.
+
+Kept in its own module (TECH-NOTES T8): a threaded LocalCluster for speed, plus one
+test on worker processes so the specs and results really cross a pickle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from clustersim.experiments.execute import execute
+from clustersim.experiments.runner import DaskBackend, run_sweep
+from clustersim.experiments.spec import RunResult, RunSpec
+from clustersim.experiments.store import ResultsStore
+
+distributed = pytest.importorskip("distributed")
+
+META = {"experiment": "tiny", "fingerprint": "d" * 32}
+
+
+def tiny_specs(replications: int = 2) -> list[RunSpec]:
+    points = [
+        ("baseline", {"firms.count": 40}),
+        ("volatile", {"firms.count": 40, "market.volatility": 0.4}),
+    ]
+    return [
+        RunSpec(
+            experiment="tiny",
+            point=p,
+            arm=arm,
+            label=arm,
+            levels={},
+            scenario="baseline",
+            overrides=overrides,
+            replication=r,
+            seed=1000 + r,
+            steps=12,
+            record_every=3,
+        )
+        for r in range(replications)
+        for p, (arm, overrides) in enumerate(points)
+    ]
+
+
+def raise_on_second_replication(spec: RunSpec) -> RunResult:
+    """Raises (unlike execute) so the Dask task itself fails."""
+    if spec.replication == 1:
+        raise RuntimeError("the task blew up")
+    return execute(spec)
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[distributed.Client]:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as dask_client,
+    ):
+        yield dask_client
+
+
+def sweep_into(path: Path, specs: list[RunSpec], **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
+    with ResultsStore.open_for_sweep(path, META) as store:
+        summary = run_sweep(specs, store, **kwargs)
+        assert summary.failed == 0 and summary.done == len(specs)
+        return store.summaries(), store.timeseries()
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return sweep_into(
+        tmp_path_factory.mktemp("serial") / "s.duckdb", tiny_specs(), backend="serial"
+    )
+
+
+def test_dask_gives_the_same_results_as_serial(tmp_path: Path, client, serial) -> None:
+    backend = DaskBackend(client)
+    assert backend.slots == 2
+    summaries, series = sweep_into(
+        tmp_path / "d.duckdb", tiny_specs(), backend=backend, max_in_flight=3
+    )
+    pd.testing.assert_frame_equal(summaries, serial[0])
+    pd.testing.assert_frame_equal(series, serial[1])
+    assert len(summaries) == 4  # replications did not collapse into one task (T5)
+
+
+def test_a_failed_dask_task_is_a_failed_run_and_the_sweep_goes_on(tmp_path: Path, client) -> None:
+    specs = tiny_specs()
+    backend = DaskBackend(client, function=raise_on_second_replication)
+    with ResultsStore.open_for_sweep(tmp_path / "d.duckdb", META) as store:
+        summary = run_sweep(specs, store, backend=backend)
+        runs = store.runs()
+    assert (summary.done, summary.failed) == (2, 2)
+    failed = runs[runs["status"] == "failed"]
+    assert set(failed["replication"]) == {1}
+    assert all(
+        error.startswith("the Dask task failed: RuntimeError: the task blew up")
+        for error in failed["error"]
+    )
+    assert not client.futures or all(f.status != "pending" for f in client.futures.values())
+
+
+@pytest.mark.slow
+def test_dask_on_worker_processes(tmp_path: Path, serial) -> None:
+    """The path the CLI takes without --scheduler: a LocalCluster of worker processes."""
+    summaries, series = sweep_into(tmp_path / "p.duckdb", tiny_specs(), backend="dask", workers=2)
+    pd.testing.assert_frame_equal(summaries, serial[0])
+    pd.testing.assert_frame_equal(series, serial[1])

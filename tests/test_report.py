@@ -244,8 +244,6 @@ def test_cli_report_output_is_a_folder(tmp_path: Path) -> None:
     assert "is a folder" in result.stderr
 
 
-@pytest.mark.xfail(reason="store.py _connect takes DuckDB's 'checksum ... in block' for a lock "
-                   "('lock' in 'block') and says 'in use by another process'; reported")
 def test_cli_report_corrupt_store_is_not_called_busy(tmp_path: Path) -> None:
     store = copy_store(policy_store(), tmp_path)
     corrupt(store)

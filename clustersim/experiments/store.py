@@ -436,7 +436,8 @@ def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(str(path), config={**_SAFE_CONFIG, **_WRITER_CONFIG})
     except duckdb.Error as exc:
         text = str(exc)
-        if "lock" in text.lower():
+        # DuckDB's words for a file another process holds; not any message with "block" in it
+        if "could not set lock" in text.lower() or "conflicting lock" in text.lower():
             raise StoreError(
                 f"results store {path}: in use by another process (a sweep still writing "
                 f"it?): {_first_line(exc)}. Wait until it ends, or use another file.",

@@ -27,9 +27,13 @@ def run_scenario(scenario: Scenario | str | Path = "baseline", seed: int = 0,
     >>> sorted(out)[:3]
     ['clustering', 'employment_change', 'entries']
     """
+    from clustersim.experiments.execute import release
     from clustersim.model import ClusterModel
     from clustersim.outcomes import summarise
 
     model = ClusterModel(scenario, seed=seed, **overrides)
-    model.run(steps)
-    return summarise(model)
+    try:
+        model.run(steps)
+        return summarise(model)
+    finally:
+        release(model)

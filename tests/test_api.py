@@ -99,3 +99,13 @@ def test_ema_workbench_example_runs():
     assert done.returncode == 0, done.stderr[-2000:]
     assert "initial_cohort_survival" in done.stdout
     assert "runs: survival <" in done.stdout
+
+
+def test_finished_models_are_released_from_mesas_id_registry():
+    import mesa
+
+    before = len(mesa.Agent._ids)
+    for seed in range(3):
+        execute(small_spec(seed=seed, steps=2))
+        run_scenario("baseline", seed=seed, steps=2, n_firms=30)
+    assert len(mesa.Agent._ids) == before

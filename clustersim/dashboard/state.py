@@ -354,10 +354,12 @@ class ExploreSession:
             model = self._build(checked)
         except ScenarioError as exc:
             raise InputError(str(exc)) from None
+        from clustersim.experiments.execute import release
+
         with self.lock:
-            self.settings = checked
-            self.model = model
+            old, self.settings, self.model = self.model, checked, model
             self.revision += 1
+        release(old)  # a long workshop resets hundreds of models in one server
 
     def step(self, months: int = 1) -> bool:
         """Run up to ``months`` months; returns whether the run can go on."""

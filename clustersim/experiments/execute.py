@@ -46,6 +46,15 @@ def build_model(spec: RunSpec):
     return ClusterModel(spec.scenario, seed=spec.seed, **{**spec.overrides, **SWEEP_OVERRIDES})
 
 
+def release(model: Any) -> None:
+    """Let a finished model be freed: Mesa 3.3 keeps every model as a key of
+    ``Agent._ids`` (its per-model id counters) for the life of the process, so a worker
+    that runs thousands of models grows without this (mesa#3179, fixed after 3.3)."""
+    import mesa
+
+    mesa.Agent._ids.pop(model, None)
+
+
 def thin(timeseries: pd.DataFrame, every: int) -> pd.DataFrame:
     """Keep every ``every``-th month, plus month 0 and the last month."""
     if every <= 1:
@@ -62,6 +71,7 @@ def execute(spec: RunSpec) -> RunResult:
     started = time.time()
     clock = time.perf_counter()
     host = socket.gethostname()
+    model = None
     try:
         model = build_model(spec)
         model.run(spec.steps)
@@ -77,3 +87,6 @@ def execute(spec: RunSpec) -> RunResult:
         return RunResult(run_id=spec.run_id, status="failed", summary={}, timeseries=None,
                          seconds=time.perf_counter() - clock, started=started, host=host,
                          versions=versions(), error=f"{detail}\n{tb}"[:4000])
+    finally:
+        if model is not None:
+            release(model)

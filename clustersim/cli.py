@@ -1,9 +1,11 @@
-"""The ``clustersim`` command: run, validate and list scenarios.
+"""The ``clustersim`` command: run, validate and list scenarios; sweep, report, export;
+dashboard.
 
 Everything the user typed is checked before any folder or file is created; a bad
-scenario, override or option prints one plain message on stderr and exits with
-code 2. The model (and with it Mesa, numpy, pandas) is imported only by ``run``
-so that ``validate``, ``scenarios`` and ``--help`` answer at once.
+scenario, experiment, store, override or option prints one plain message on stderr
+and exits with code 2. Heavy modules (the model with Mesa, numpy and pandas; DuckDB;
+plotly; Solara) are imported only by the commands that need them, so that
+``validate``, ``scenarios`` and ``--help`` answer at once.
 """
 
 from __future__ import annotations

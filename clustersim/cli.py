@@ -656,27 +656,8 @@ class _SweepProgress:
         )
         if not self.live:
             return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("runs · [red]{task.fields[failed]} failed[/red]"),
-            TimeElapsedColumn(),
-            TextColumn("left"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
+        self.progress = _progress_bar("runs · [red]{task.fields[failed]} failed[/red]",
+                                      "left")
         self.progress.start()
         self.task = self.progress.add_task(self.name, total=plan.to_run, failed=0)
 
@@ -837,6 +818,26 @@ def _print_summary(
     console.print(Text(f"{len(written)} files written to {out_dir}"))
 
 
+def _progress_bar(unit: str, before_remaining: str | None = None) -> Progress:
+    """A rich bar on stderr: description, bar, done/total ``unit``, elapsed, time left."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn(unit), TimeElapsedColumn()]
+    if before_remaining:
+        columns.append(TextColumn(before_remaining))
+    columns.append(TimeRemainingColumn())
+    return Progress(*columns, console=Console(stderr=True), transient=True)
+
+
 class _LazyProgress:
     """A rich progress bar that appears only once a run has lasted ``PROGRESS_DELAY_SECONDS``.
 
@@ -854,26 +855,7 @@ class _LazyProgress:
         if self.progress is None:
             if time.monotonic() - self.started < self.delay:
                 return
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self.progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("months"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
+            self.progress = _progress_bar("months")
             self.progress.start()
             self.task = self.progress.add_task(self.description, total=total, completed=step_done)
         self.progress.update(self.task, completed=step_done, total=total)

@@ -585,6 +585,13 @@ def lookup(data: Any, loc: tuple[Any, ...]) -> tuple[bool, Any]:
     return True, node
 
 
+def join_problems(source: str, lines: list[str]) -> str:
+    """One message for a file's problems: ``file: problem``, or a bulleted list of them."""
+    if len(lines) == 1:
+        return f"{source}: {lines[0]}"
+    return f"{source}: {len(lines)} problems:\n" + "\n".join(f"  - {line}" for line in lines)
+
+
 def describe_value(value: Any) -> str:
     """A value as an error message shows it: repr, cut at 80 characters."""
     try:
@@ -632,8 +639,4 @@ def _scenario_error(exc: ValidationError, source: str, data: dict[str, Any]) -> 
             lines.append(f"{key} = {describe_value(value)} is not allowed: {message}")
         else:
             lines.append(f"{key}: {message}")
-    if len(lines) == 1:
-        text = f"{source}: {lines[0]}"
-    else:
-        text = f"{source}: {len(lines)} problems:\n" + "\n".join(f"  - {line}" for line in lines)
-    return ScenarioError(text, source=source, key=first_key)
+    return ScenarioError(join_problems(source, lines), source=source, key=first_key)

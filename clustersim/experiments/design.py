@@ -46,6 +46,7 @@ from clustersim.scenario import (
     canonical_key,
     describe_value,
     did_you_mean,
+    join_problems,
     load_scenario,
     lookup,
     resolve_shipped,
@@ -990,11 +991,7 @@ def _experiment_error(exc: ValidationError, source: str, data: Any) -> Experimen
             lines.append(f"{key} = {describe_value(value)} is not allowed: {message}")
         else:
             lines.append(f"{key}: {message}")
-    if len(lines) == 1:
-        text = f"{source}: {lines[0]}"
-    else:
-        text = f"{source}: {len(lines)} problems:\n" + "\n".join(f"  - {line}" for line in lines)
-    return ExperimentError(text, source=source, key=first_key)
+    return ExperimentError(join_problems(source, lines), source=source, key=first_key)
 
 
 def _field_help(loc: tuple[Any, ...]) -> str:

@@ -148,3 +148,29 @@ def copy_store(source: Path, folder: Path) -> Path:
     target = folder / source.name
     shutil.copyfile(source, target)
     return target
+
+def tiny_specs(replications: int = 2, *, failing: bool = True, steps: int = 12) -> list[RunSpec]:
+    """Real, small runs: two arms of 40 firms (and a point whose scenario is invalid)."""
+    points = [
+        ("baseline", {"firms.count": 40}),
+        ("volatile", {"firms.count": 40, "market.volatility": 0.4}),
+    ]
+    if failing:
+        points.append(("invalid", {"firms.count": 2}))  # fails when the model is built
+    return [
+        RunSpec(
+            experiment="tiny",
+            point=p,
+            arm=arm,
+            label=arm,
+            levels={},
+            scenario="baseline",
+            overrides=overrides,
+            replication=r,
+            seed=1000 + r,
+            steps=steps,
+            record_every=3,
+        )
+        for r in range(replications)
+        for p, (arm, overrides) in enumerate(points)
+    ]

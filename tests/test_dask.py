@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from store_fixtures import tiny_specs
 
 from clustersim.experiments.execute import execute
 from clustersim.experiments.runner import DaskBackend, run_sweep
@@ -21,29 +22,6 @@ distributed = pytest.importorskip("distributed")
 
 META = {"experiment": "tiny", "fingerprint": "d" * 32}
 
-
-def tiny_specs(replications: int = 2) -> list[RunSpec]:
-    points = [
-        ("baseline", {"firms.count": 40}),
-        ("volatile", {"firms.count": 40, "market.volatility": 0.4}),
-    ]
-    return [
-        RunSpec(
-            experiment="tiny",
-            point=p,
-            arm=arm,
-            label=arm,
-            levels={},
-            scenario="baseline",
-            overrides=overrides,
-            replication=r,
-            seed=1000 + r,
-            steps=12,
-            record_every=3,
-        )
-        for r in range(replications)
-        for p, (arm, overrides) in enumerate(points)
-    ]
 
 
 def raise_on_second_replication(spec: RunSpec) -> RunResult:
@@ -74,7 +52,7 @@ def sweep_into(path: Path, specs: list[RunSpec], **kwargs) -> tuple[pd.DataFrame
 @pytest.fixture(scope="module")
 def serial(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.DataFrame]:
     return sweep_into(
-        tmp_path_factory.mktemp("serial") / "s.duckdb", tiny_specs(), backend="serial"
+        tmp_path_factory.mktemp("serial") / "s.duckdb", tiny_specs(failing=False), backend="serial"
     )
 
 
@@ -82,7 +60,7 @@ def test_dask_gives_the_same_results_as_serial(tmp_path: Path, client, serial) -
     backend = DaskBackend(client)
     assert backend.slots == 2
     summaries, series = sweep_into(
-        tmp_path / "d.duckdb", tiny_specs(), backend=backend, max_in_flight=3
+        tmp_path / "d.duckdb", tiny_specs(failing=False), backend=backend, max_in_flight=3
     )
     pd.testing.assert_frame_equal(summaries, serial[0])
     pd.testing.assert_frame_equal(series, serial[1])
@@ -90,7 +68,7 @@ def test_dask_gives_the_same_results_as_serial(tmp_path: Path, client, serial) -
 
 
 def test_a_failed_dask_task_is_a_failed_run_and_the_sweep_goes_on(tmp_path: Path, client) -> None:
-    specs = tiny_specs()
+    specs = tiny_specs(failing=False)
     backend = DaskBackend(client, function=raise_on_second_replication)
     with ResultsStore.open_for_sweep(tmp_path / "d.duckdb", META) as store:
         summary = run_sweep(specs, store, backend=backend)
@@ -108,6 +86,6 @@ def test_a_failed_dask_task_is_a_failed_run_and_the_sweep_goes_on(tmp_path: Path
 @pytest.mark.slow
 def test_dask_on_worker_processes(tmp_path: Path, serial) -> None:
     """The path the CLI takes without --scheduler: a LocalCluster of worker processes."""
-    summaries, series = sweep_into(tmp_path / "p.duckdb", tiny_specs(), backend="dask", workers=2)
+    summaries, series = sweep_into(tmp_path / "p.duckdb", tiny_specs(failing=False), backend="dask", workers=2)
     pd.testing.assert_frame_equal(summaries, serial[0])
     pd.testing.assert_frame_equal(series, serial[1])

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from store_fixtures import tiny_specs
 
 from clustersim.experiments.execute import versions
 from clustersim.experiments.runner import (
@@ -31,32 +32,6 @@ from clustersim.outcomes import OUTCOMES
 META = {"experiment": "tiny", "fingerprint": "t" * 32}
 CRASH_SEED = 1003  # quick_or_crash() kills its worker process on this seed
 
-
-def tiny_specs(replications: int = 2, *, failing: bool = True, steps: int = 12) -> list[RunSpec]:
-    """Real, small runs: two arms of 40 firms (and a point whose scenario is invalid)."""
-    points = [
-        ("baseline", {"firms.count": 40}),
-        ("volatile", {"firms.count": 40, "market.volatility": 0.4}),
-    ]
-    if failing:
-        points.append(("invalid", {"firms.count": 2}))  # fails when the model is built
-    return [
-        RunSpec(
-            experiment="tiny",
-            point=p,
-            arm=arm,
-            label=arm,
-            levels={},
-            scenario="baseline",
-            overrides=overrides,
-            replication=r,
-            seed=1000 + r,
-            steps=steps,
-            record_every=3,
-        )
-        for r in range(replications)
-        for p, (arm, overrides) in enumerate(points)
-    ]
 
 
 def fake_specs(n: int) -> list[RunSpec]:

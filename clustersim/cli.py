@@ -198,18 +198,28 @@ def dashboard(
     results: Annotated[Path, typer.Option(
         "--results", help="Folder of results stores the compare page may open (nothing "
         "outside it).")] = Path("results"),
+    token: Annotated[str | None, typer.Option(
+        "--token", help="A shared secret (8+ letters, digits, . _ ~ -): only the link with "
+        "?token=SECRET opens the dashboard.", show_default=False)] = None,
 ) -> None:
     """Serve the browser dashboard: explore a model live, compare a sweep's arms."""
     if results.exists() and not results.is_dir():
         _fail(f"--results {results}: is a file, not a folder")
+    from clustersim.dashboard.server import check_token
+
+    try:
+        check_token(token)
+    except ValueError as exc:
+        _fail(f"--token: {exc}")
     if not results.exists():
         typer.echo(f"note: {results} does not exist yet; the compare page will list no stores",
                    err=True)
-    typer.echo(f"clustersim dashboard on http://{host}:{port} (results from {results}); "
-               "Ctrl-C stops it", err=True)
+    link = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
+    typer.echo(f"clustersim dashboard on {link} (results from {results}); Ctrl-C stops it",
+               err=True)
     from clustersim.dashboard import serve
 
-    serve(host=host, port=port, results_dir=results)
+    serve(host=host, port=port, results_dir=results, token=token)
 
 
 # --------------------------------------------------------------------------- sweep, export

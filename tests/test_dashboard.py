@@ -6,7 +6,6 @@ Browser tests are in tests/e2e/test_dashboard_browser.py.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -395,7 +394,7 @@ def test_dashboard_command(monkeypatch, tmp_path):
     runner = CliRunner()
     done = runner.invoke(cli.app, ["dashboard", "--results", str(tmp_path)])
     assert done.exit_code == 0, done.output
-    assert calls == [{"host": "127.0.0.1", "port": 8765, "results_dir": tmp_path}]
+    assert calls == [{"host": "127.0.0.1", "port": 8765, "results_dir": tmp_path, "token": None}]
     done = runner.invoke(cli.app, ["dashboard", "--port", "abc"])
     assert done.exit_code == 2 and calls[1:] == []
     afile = tmp_path / "file.txt"
@@ -405,23 +404,102 @@ def test_dashboard_command(monkeypatch, tmp_path):
     assert calls[1:] == []
 
 
-def test_offline_assets_are_the_packages_solara_loads(tmp_path):
+def test_browser_files_are_the_ones_solara_asks_for_and_come_with_the_install():
     from clustersim.dashboard import assets
 
-    packages = assets.required_packages()
+    files = assets.required_files()
+    packages = assets.required_packages(files)
     assert any(p.startswith("@widgetti/solara-vuetify-app@") for p in packages)
     assert any(p.startswith("requirejs@") for p in packages)
-    assert f"plotly.js-cartesian-dist-min@{assets.plotly_js_version()}" in packages
-    assert assets.missing(tmp_path) == packages
-    assert assets.use_offline_assets(tmp_path / "empty") in (None, Path(os.environ.get(
-        assets.CACHE_ENV, "")))
+    assert any(f.endswith(".min.js") for f in files) and not any("{" in f for f in files)
+    # the pin in pyproject.toml holds every package this Solara asks for, and is installed
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert f'"{assets.SOLARA_ASSETS}"' in pyproject
+    assert set(packages) <= assets.SOLARA_ASSETS_PACKAGES
+    installed = assets.solara_assets_folder()
+    assert installed is not None and assets.missing(installed, files) == []
+    for package in assets.SOLARA_ASSETS_PACKAGES:
+        assert (installed / package / "package.json").is_file()
 
 
-def test_figures_use_the_small_plotly_bundle_when_they_can(stepped):
-    from clustersim.dashboard.plotly_view import bundle_for
+def test_missing_browser_files_give_one_line_with_the_fix(monkeypatch, tmp_path):
+    from clustersim.dashboard import assets
 
-    assert bundle_for(figures.network_figure(stepped.model)) == "cartesian"
-    assert all(bundle_for(f) == "cartesian" for f in figures.chart_figures(
-        stepped.model.timeseries()).values())
-    assert bundle_for({"data": [{"type": "parcoords"}], "layout": {}}) == "full"
-    assert bundle_for(figures.as_figure({"data": [{"type": "heatmap", "z": [[1]]}]})) == "cartesian"
+    monkeypatch.setenv(assets.CACHE_ENV, str(tmp_path))  # the user's folder, and it is empty
+    found = assets.find()
+    assert found.folder is None and found.looked_in == tmp_path
+    line = found.message()
+    assert "\n" not in line and line.startswith("warning: the dashboard's browser files are missing")
+    assert found.missing[0] in line and str(tmp_path) in line
+    assert line.endswith(f"fix: python -m clustersim.dashboard.assets {tmp_path}")
+    # without that variable and without solara-assets: the pip command of the pinned package
+    monkeypatch.delenv(assets.CACHE_ENV)
+    monkeypatch.setattr(assets, "solara_assets_folder", lambda: None)
+    monkeypatch.setattr(assets, "candidates", lambda: [tmp_path])
+    assert assets.find().fix == f'pip install "{assets.SOLARA_ASSETS}"'
+    # a Solara asking for versions solara-assets lacks: the npm route
+    newer = ["@widgetti/solara-vuetify-app@99.0.0/dist/x.js"]
+    assert assets.find(newer).fix.startswith("python -m clustersim.dashboard.assets")
+    # and serve() prints it before the server starts
+    lines = server.startup_warnings("127.0.0.1", None, assets.find())
+    assert lines == [assets.find().message()]
+
+
+def test_prepare_copies_from_solara_assets_without_npm(tmp_path):
+    from clustersim.dashboard import assets
+
+    folder = assets.prepare(tmp_path / "offline", npm="/nonexistent/npm")
+    assert assets.missing(folder) == []
+    assert not list(folder.rglob("*.map"))
+
+
+def test_open_host_warns_and_the_token_is_checked():
+    from clustersim.dashboard.assets import Found
+
+    found = Found(Path("/x"))
+    assert server.startup_warnings("127.0.0.1", None, found) == []
+    assert server.startup_warnings("localhost", None, found) == []
+    assert server.startup_warnings("::1", None, found) == []
+    (line,) = server.startup_warnings("0.0.0.0", None, found)
+    assert "anyone" in line and "--token" in line
+    (line,) = server.startup_warnings("192.168.1.5", "s3cret-token", found)
+    assert "anyone" in line and "secret" in line
+    assert server.check_token(None) is None and server.check_token("abcd-1234") == "abcd-1234"
+    for bad in ("short", "has space in it", "semi;colon-x"):
+        with pytest.raises(ValueError, match="token"):
+            server.check_token(bad)
+
+
+def _asgi_get(app, query: str = "", cookie: str = "") -> tuple[int, dict[str, str]]:
+    """Status and headers of one GET / through an ASGI app (no HTTP client needed)."""
+    import asyncio
+
+    scope = {"type": "http", "method": "GET", "path": "/", "raw_path": b"/", "root_path": "",
+             "query_string": query.encode(), "headers": [(b"cookie", cookie.encode())] if cookie
+             else [], "scheme": "http", "server": ("127.0.0.1", 80), "http_version": "1.1"}
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start = sent[0]
+    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}
+
+
+def test_token_gate_lets_through_only_the_secret():
+    from starlette.responses import PlainTextResponse
+
+    gate = server.TokenGate(PlainTextResponse("inside"), token="s3cret-token")
+    assert _asgi_get(gate)[0] == 403
+    assert _asgi_get(gate, "token=wrong-token")[0] == 403
+    status, headers = _asgi_get(gate, "token=s3cret-token")
+    assert status == 200  # and the page's own requests will carry the cookie
+    assert headers["set-cookie"].startswith(f"{server.TOKEN_COOKIE}=s3cret-token;")
+    assert _asgi_get(gate, cookie=f"{server.TOKEN_COOKIE}=s3cret-token")[0] == 200
+    assert _asgi_get(gate, cookie=f"{server.TOKEN_COOKIE}=other-token")[0] == 403
+
+

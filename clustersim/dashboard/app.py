@@ -7,8 +7,11 @@ checkout imports ``routes`` from here, so an installed wheel serves the same app
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import solara
 
+from clustersim.dashboard.assets import serve_folder
 from clustersim.dashboard.pages import Compare, Explore, Layout
 from clustersim.dashboard.plotly_view import serve_plotly_js
 
@@ -20,6 +23,8 @@ except ImportError:  # pragma: no cover - Solara without its server (notebooks)
     pass
 
 serve_plotly_js()
+# custom.js: a readable message instead of a white page when the front end did not load
+serve_folder(Path(__file__).parent / "browser")
 
 routes = [
     solara.Route(path="/", component=Explore, label="Explore", layout=Layout),

@@ -1,8 +1,10 @@
 """The dashboard in a real browser: Debian's chromium, driven by playwright.
 
 One server for the module (`clustersim dashboard` in a subprocess on a free port, with a
-small results store in its results folder and Solara's browser files from an offline
-folder, see clustersim/dashboard/assets.py). Screenshots and a timing log go to
+small results store in its results folder), without internet: its CDN address points at a
+closed local port, so the page's browser files must come with the install (solara-assets,
+see clustersim/dashboard/assets.py), and the tab of the offline test aborts every request
+that leaves this computer. Screenshots and a timing log go to
 tests/e2e/artifacts/. Twenty concurrent sessions run in their own browser contexts
 through playwright's async API, in a thread of their own (the sync API of the shared
 ``page`` fixture owns this thread's event loop).
@@ -11,6 +13,7 @@ through playwright's async API, in a thread of their own (the sync API of the sh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -21,6 +24,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +40,8 @@ WAIT_MS = 60_000
 SESSIONS = 20
 SESSION_WAIT_MS = 180_000
 TIMING_LOG = ARTIFACTS / "dashboard-timing.log"
+NO_CDN = "http://127.0.0.1:9/"  # the discard port: nothing answers
+OFFLINE_SECONDS = 15
 
 
 # --------------------------------------------------------------------------- the server
@@ -65,16 +71,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _offline_assets() -> Path:
-    from clustersim.dashboard import assets
-
-    configured = os.environ.get(assets.CACHE_ENV)
-    if configured:
-        return Path(configured)
-    try:
-        return assets.prepare()
-    except assets.AssetsError as exc:
-        pytest.skip(f"Solara's browser files are not available offline: {exc}")
+def offline_environment(**extra: str) -> dict[str, str]:
+    """The server's environment with no internet: Solara's CDN is a closed local port, and no
+    cache folder is named (the install's files are used), unless ``extra`` names one."""
+    env = {k: v for k, v in os.environ.items() if k != "SOLARA_ASSETS_PROXY_CACHE_DIR"}
+    return {**env, "SOLARA_ASSETS_CDN": NO_CDN, **extra}
 
 
 def timing(line: str) -> None:
@@ -100,16 +101,9 @@ def small_store(folder: Path) -> Path:
                                       [(spec, execute(spec)) for spec in specs])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    if chromium_executable() is None:
-        pytest.skip("chromium not found on PATH")
-    folder = tmp_path_factory.mktemp("dashboard")
-    results = folder / "results"
-    results.mkdir()
-    store = small_store(results)
-    (folder / "outside.duckdb").write_bytes(store.read_bytes())  # a real store, outside
-    env = {**os.environ, "SOLARA_ASSETS_PROXY_CACHE_DIR": str(_offline_assets())}
+@contextlib.contextmanager
+def running_server(folder: Path, results: Path, env: dict[str, str]) -> Iterator[Server]:
+    """`clustersim dashboard` on a free port until the block ends; its log in folder/server.log."""
     port = _free_port()
     log = folder / "server.log"
     started = time.perf_counter()
@@ -135,6 +129,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    if chromium_executable() is None:
+        pytest.skip("chromium not found on PATH")
+    folder = tmp_path_factory.mktemp("dashboard")
+    results = folder / "results"
+    results.mkdir()
+    store = small_store(results)
+    (folder / "outside.duckdb").write_bytes(store.read_bytes())  # a real store, outside
+    try:
+        with running_server(folder, results, offline_environment()) as running:
+            yield running
+    finally:
+        log = folder / "server.log"
         shutil.copyfile(log, ARTIFACTS / "dashboard-server.log") if log.exists() else None
 
 
@@ -227,6 +237,63 @@ def test_explore_page_loads_without_errors(server, page, console_errors, page_er
     timing("step + redraw at 400 firms, click to charts redrawn (s): "
            + ", ".join(f"{s:.2f}" for s in drawn) + f" (load average {os.getloadavg()[0]:.1f})")
     assert console_errors == [] and page_errors == []
+
+
+def installed_files() -> set[str]:
+    """The files solara-assets installed (``<package>@<version>/...``): the install, not a cache."""
+    import importlib.metadata
+
+    names = set()
+    for file in importlib.metadata.distribution("solara-assets").files or []:
+        parts = file.parts
+        if "cdn" in parts:
+            names.add("/".join(parts[parts.index("cdn") + 1:]))
+    return names
+
+
+def test_page_works_without_internet(server, page, console_errors, page_errors):
+    """Only this computer answers (the tab aborts every other request, the server's CDN is a
+    closed port): the explore page shows its scenario picker within 15 s."""
+    left = []
+
+    def local_only(route: Any) -> None:
+        url = route.request.url
+        if url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "http://localhost", "data:",
+                           "blob:")):
+            route.continue_()
+        else:
+            left.append(url)
+            route.abort()
+
+    page.route("**/*", local_only)
+    started = time.perf_counter()
+    page.goto(server.url)
+    page.get_by_text("Scenario", exact=True).first.wait_for(timeout=OFFLINE_SECONDS * 1000)
+    timing(f"offline: scenario picker shown {time.perf_counter() - started:.1f} s after opening")
+    page.locator(".cs-plot-map .main-svg").first.wait_for(timeout=WAIT_MS)  # plotly.js: local
+    assert left == [] and console_errors == [] and page_errors == []
+    cdn = "/_solara/cdn/"
+    served = {u.split(cdn, 1)[1].split("?")[0] for u in page.requests if cdn in u}
+    assert served and served <= installed_files()  # every front-end file came with the install
+    assert "Could not load URL" not in server.log.read_text()
+    screenshot(page, "explore-offline.png")
+
+
+def test_missing_browser_files_are_said_in_the_terminal_and_on_the_page(page, tmp_path):
+    """No browser files (an empty folder named, no CDN): one line at start-up with the fix,
+    and the page shows readable text, not white."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = offline_environment(SOLARA_ASSETS_PROXY_CACHE_DIR=str(empty))
+    with running_server(tmp_path, tmp_path, env) as bare:
+        log = bare.log.read_text()
+        (line,) = [x for x in log.splitlines() if "browser files are missing" in x]
+        assert f"fix: python -m clustersim.dashboard.assets {empty}" in line
+        page.goto(bare.url)
+        heading = page.get_by_text("The dashboard could not load its browser files")
+        heading.wait_for(timeout=OFFLINE_SECONDS * 1000)
+        assert "solara-assets" in page.locator("body").inner_text()
+        screenshot(page, "assets-missing.png")
 
 
 def test_slider_then_step_changes_the_charts(server, page, console_errors, page_errors):

@@ -420,6 +420,8 @@ def test_browser_files_are_the_ones_solara_asks_for_and_come_with_the_install():
     assert installed is not None and assets.missing(installed, files) == []
     for package in assets.SOLARA_ASSETS_PACKAGES:
         assert (installed / package / "package.json").is_file()
+    page_text = (Path(assets.__file__).parent / "browser" / "custom.js").read_text()
+    assert assets.SOLARA_ASSETS in page_text  # the page's own message names the same pin
 
 
 def test_missing_browser_files_give_one_line_with_the_fix(monkeypatch, tmp_path):

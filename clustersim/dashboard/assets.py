@@ -60,7 +60,7 @@ class Found:
             return ""
         more = f" and {len(self.missing) - 1} more" if len(self.missing) > 1 else ""
         return (f"warning: the dashboard's browser files are missing ({self.missing[0]}{more} "
-                f"in {self.looked_in}): without internet its page stays empty; fix: {self.fix}")
+                f"in {self.looked_in}), so its page cannot load without internet; fix: {self.fix}")
 
 
 def serve_folder(folder: Path) -> None:

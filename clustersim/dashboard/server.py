@@ -145,7 +145,8 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                             category=UserWarning)
     from solara.__main__ import cli
 
-    if token:
+    if token:  # Solara's app module reads SOLARA_APP when imported: name the app first
+        os.environ["SOLARA_APP"] = APP_MODULE
         import solara.server.starlette
 
         solara.server.starlette.app.add_middleware(TokenGate, token=token)

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -102,17 +103,20 @@ def small_store(folder: Path) -> Path:
 
 
 @contextlib.contextmanager
-def running_server(folder: Path, results: Path, env: dict[str, str]) -> Iterator[Server]:
-    """`clustersim dashboard` on a free port until the block ends; its log in folder/server.log."""
+def running_server(folder: Path, results: Path, env: dict[str, str],
+                   token: str | None = None) -> Iterator[Server]:
+    """`clustersim dashboard` on a free port until the block ends; its log in folder/server.log.
+    With ``token``, the server's url carries it."""
     port = _free_port()
     log = folder / "server.log"
     started = time.perf_counter()
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "clustersim.cli", "dashboard", "--port", str(port),
-             "--results", str(results)],
+             "--results", str(results), *(["--token", token] if token else [])],
             cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    running = Server(f"http://127.0.0.1:{port}/", process, log, results)
+    link = f"http://127.0.0.1:{port}/" + (f"?token={token}" if token else "")
+    running = Server(link, process, log, results)
     try:
         deadline = time.monotonic() + SERVER_START_SECONDS
         while not running.answers():
@@ -294,6 +298,17 @@ def test_missing_browser_files_are_said_in_the_terminal_and_on_the_page(page, tm
         heading.wait_for(timeout=OFFLINE_SECONDS * 1000)
         assert "solara-assets" in page.locator("body").inner_text()
         screenshot(page, "assets-missing.png")
+
+
+def test_token_lets_in_only_its_link(page, tmp_path):
+    with running_server(tmp_path, tmp_path, offline_environment(), token="workshop-2024") as gated:
+        bare = gated.url.split("?")[0]
+        with pytest.raises(urllib.error.HTTPError, match="403"):
+            urllib.request.urlopen(bare, timeout=5)
+        page.goto(gated.url)  # the link sets the cookie; the page's websocket carries it
+        page.locator(".cs-status").wait_for(timeout=WAIT_MS)
+        page.goto(bare)  # and the cookie alone now lets this browser in
+        page.locator(".cs-status").wait_for(timeout=WAIT_MS)
 
 
 def test_slider_then_step_changes_the_charts(server, page, console_errors, page_errors):

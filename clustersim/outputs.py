@@ -66,9 +66,10 @@ def write_run(model: RunModel, out_dir: str | Path, *, seed: int) -> list[Path]:
     """Write a finished run's tables, networks and record into ``out_dir``; return the paths.
 
     Files: ``timeseries.csv``/``.parquet`` (one row per month), ``firms.csv``/``.parquet``
-    (only if the scenario asked for a firm table), ``payments`` (every unit policies paid),
+    (the months ``outputs.firm_table_steps`` lists, and always the last month run),
+    ``payments`` (every unit policies paid),
     ``events`` (shock starts and ends) and ``resilience`` (per shock) when there are any, ``network_step{N}.gexf``/``.graphml``
-    per snapshot, ``scenario.toml`` (the resolved scenario) and, last, ``run.json``
+    per month ``outputs.network_snapshot_steps`` lists and for the last month, ``scenario.toml`` (the resolved scenario) and, last, ``run.json``
     (seed, steps, versions), so a folder with ``run.json`` holds a complete run.
     """
     out = Path(out_dir)
@@ -76,7 +77,7 @@ def write_run(model: RunModel, out_dir: str | Path, *, seed: int) -> list[Path]:
     written: list[Path] = []
 
     written += _write_table(model.timeseries(), out, TIMESERIES)
-    firms = model.firm_table()
+    firms, snapshots = _with_last_month(model)
     if firms is not None and not firms.empty:
         written += _write_table(firms, out, FIRMS)
     # What policies paid (every unit, per month and recipient) and when shocks hit.
@@ -86,7 +87,6 @@ def write_run(model: RunModel, out_dir: str | Path, *, seed: int) -> list[Path]:
         if frame is not None and not frame.empty:
             written += _write_table(frame, out, stem)
 
-    snapshots = dict(model.network_snapshots or {})
     if snapshots:
         from clustersim.networks import export_network  # networkx only when needed
 
@@ -101,6 +101,27 @@ def write_run(model: RunModel, out_dir: str | Path, *, seed: int) -> list[Path]:
     record = run_record(model, seed=seed, files=[p.name for p in written])
     written.append(_write_text(out / RUN_FILE, json.dumps(record, indent=2, sort_keys=True) + "\n"))
     return written
+
+
+def _with_last_month(model: RunModel) -> tuple[pd.DataFrame | None, dict[int, nx.Graph]]:
+    """The firm table and network snapshots the scenario asked for, plus the last month's.
+
+    A run shorter than the scenario's months (``--steps``), or a scenario that lists no
+    months, would otherwise end with no picture of where the firms ended up.
+    """
+    firms = model.firm_table()
+    snapshots = dict(model.network_snapshots or {})
+    last = _months_run(model)
+    if hasattr(model, "firm_frame"):
+        import pandas as pd
+
+        have = set() if firms is None or firms.empty else set(firms["step"].tolist())
+        if last not in have:
+            frames = [f for f in (firms, model.firm_frame()) if f is not None and not f.empty]
+            firms = pd.concat(frames, ignore_index=True) if frames else firms
+    if hasattr(model, "network_graph") and last not in snapshots:
+        snapshots[last] = model.network_graph()
+    return firms, snapshots
 
 
 def run_record(model: RunModel, *, seed: int, files: list[str]) -> dict[str, Any]:

@@ -135,3 +135,19 @@ def test_summary_final_month_then_totals(fake_model: type[FakeModel]) -> None:
 )
 def test_format_figure(value: object, text: str) -> None:
     assert format_figure(value) == text
+
+
+def test_a_run_always_writes_its_last_month(tmp_path):
+    """A scenario listing no months (or a run shorter than the ones it lists) still gets
+    the firm table and the network of the month it ended in."""
+    from clustersim.model import ClusterModel
+    from clustersim.outputs import write_run
+
+    model = ClusterModel("baseline", seed=2, n_firms=40, **{"outputs.firm_table_steps": [0, 120],
+                                                             "outputs.network_snapshot_steps": []})
+    model.run(5)
+    names = {p.name for p in write_run(model, tmp_path, seed=2)}
+    assert {"firms.csv", "network_step5.gexf", "network_step5.graphml"} <= names
+    assert "network_step0.gexf" not in names
+    firms = pd.read_csv(tmp_path / "firms.csv")
+    assert sorted(set(firms["step"])) == [0, 5]

@@ -18,8 +18,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from clustersim.policies import POLICY_CONFIGS, PolicyConfigUnion
-from clustersim.shocks import SHOCK_CONFIGS, ShockConfigUnion
+from clustersim.config.policies import POLICY_CONFIGS, PolicyConfigUnion
+from clustersim.config.shocks import SHOCK_CONFIGS, ShockConfigUnion
 
 SCENARIO_SUFFIX = ".toml"
 

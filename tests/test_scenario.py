@@ -611,3 +611,15 @@ def test_edge_file_name_too_long() -> None:
 def test_edge_scenario_to_toml_control_characters() -> None:
     scenario = scenario_from_dict({"description": "carriage\rreturn and \x01 and \x7f"})
     assert parse_scenario(scenario_to_toml(scenario)) == scenario
+
+
+def test_loading_a_scenario_needs_neither_mesa_nor_networkx():
+    """The schema sits below the behaviour: configs import pydantic only (docs/developing.md)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, clustersim.scenario, clustersim.config.policies, clustersim.config.shocks\n"
+            "clustersim.scenario.load_scenario('denmark_1989')\n"
+            "heavy = {'mesa', 'networkx', 'clustersim.model'} & set(sys.modules)\n"
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)

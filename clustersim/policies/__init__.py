@@ -1,16 +1,17 @@
-"""Policy instruments: one module per instrument behind one small interface.
+"""Policy instruments: what each programme does, behind one small interface.
 
-Each instrument module defines a config class (its ``[[policies]]`` table in the
-scenario schema) and a :class:`~clustersim.policies.base.Policy` subclass registered
-with :func:`register`. Adding an instrument is one new module and its import below.
+Each instrument's ``[[policies]]`` table is a config class in
+:mod:`clustersim.config.policies` (schema only, no Mesa); its behaviour is a
+:class:`~clustersim.policies.base.Policy` subclass here, registered with
+:func:`register`. Adding an instrument is one config class, one module and its import
+below. Where a programme acts on the month is listed in docs/hooks.md.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Union
+from typing import TYPE_CHECKING
 
-from pydantic import Field
-
+from clustersim.config.policies import POLICY_CONFIGS, POLICY_TYPES, PolicyConfigUnion
 from clustersim.policies.base import (
     RECIPIENT_FIRM,
     RECIPIENT_HUB,
@@ -37,10 +38,9 @@ def register(cls: type[Policy]) -> type[Policy]:
 
 from clustersim.policies import brokers, grants, hubs  # noqa: E402, F401  (they register themselves)
 
-# Each registered instrument names its own config class: the schema's union is built from them.
-POLICY_CONFIGS = tuple(policy.config_class for policy in REGISTRY.values())
-PolicyConfigUnion = Annotated[Union[POLICY_CONFIGS], Field(discriminator="type")]  # noqa: UP007
-POLICY_TYPES = tuple(config.model_fields["type"].default for config in POLICY_CONFIGS)
+# Every [[policies]] type of the schema has its behaviour, and each behaviour its config.
+if {REGISTRY[t].config_class for t in POLICY_TYPES} != set(POLICY_CONFIGS):
+    raise ImportError("clustersim.policies: REGISTRY and config.policies.POLICY_CONFIGS disagree")
 
 
 def build_policies(model: ClusterModel) -> list[Policy]:

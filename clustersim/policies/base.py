@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from clustersim.config.policies import PolicyConfig
 
 if TYPE_CHECKING:
     from clustersim.model import ClusterModel
@@ -23,19 +23,6 @@ if TYPE_CHECKING:
 RECIPIENT_FIRM = "firm"
 RECIPIENT_HUB = "hub"
 RECIPIENT_OUTSIDE = "outside"
-
-
-class PolicyConfig(BaseModel):
-    """Fields every ``[[policies]]`` table has; instruments add their own."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-    type: str
-    start: int = Field(24, ge=1, le=2400,
-                       description="month the programme starts (1 = the first simulated month)")
-    duration: int = Field(36, ge=1, le=2400, description="months it runs before its sunset")
-    budget: float = Field(5000.0, ge=0, le=1e9, allow_inf_nan=False,
-                          description="total k€ the programme may spend")
 
 
 @dataclass(frozen=True, slots=True)

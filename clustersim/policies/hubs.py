@@ -15,125 +15,20 @@ on fees (and what they saved), so what the programme built persists or decays on
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import Field
 
 from clustersim.agents.firm import COVER_THRESHOLD
 from clustersim.agents.hub import ServiceHub
+from clustersim.config.policies import SERVICES, HubsConfig, Service  # noqa: F401  (re-exported)
 from clustersim.policies import register
-from clustersim.policies.base import RECIPIENT_HUB, Policy, PolicyConfig
+from clustersim.policies.base import RECIPIENT_HUB, Policy
 from clustersim.ties import pair_key
 
 if TYPE_CHECKING:
     from clustersim.model import ClusterModel
     from clustersim.teams import Job
-
-SERVICES = (
-    "training",
-    "market_intelligence",
-    "capability_database",
-    "shared_equipment",
-    "export_promotion",
-)
-Service = Literal[
-    "training", "market_intelligence", "capability_database", "shared_equipment", "export_promotion"
-]
-
-
-class HubsConfig(PolicyConfig):
-    """Service centres at town centres with switchable services."""
-
-    type: Literal["hubs"] = "hubs"
-    count: int = Field(1, ge=1, le=100, description="hubs, placed at the largest towns")
-    services: list[Service] = Field(
-        default_factory=lambda: list(SERVICES), description="services the hubs offer"
-    )
-    seed_money: float = Field(
-        30.0,
-        ge=0,
-        le=1e6,
-        allow_inf_nan=False,
-        description="k€ of public money per hub per month while the programme runs",
-    )
-    fee: float = Field(
-        0.4, ge=0, le=1e4, allow_inf_nan=False, description="k€ per member per month"
-    )
-    # 0.1 (not 0.5): with all five services a member costs 0.5 k€ a month against a 0.4 k€
-    # fee, so fees carry the bulk of a hub's costs (≈70% at ~150 members) without ever
-    # covering them (F8, 003:L1402-1405, L2669). At 0.5 fees covered only ~15%.
-    cost_per_member: float = Field(
-        0.1,
-        ge=0,
-        le=1e4,
-        allow_inf_nan=False,
-        description="k€ per member per month that each service costs to deliver",
-    )
-    fixed_cost: float = Field(
-        10.0, ge=0, le=1e6, allow_inf_nan=False, description="k€ per hub per month"
-    )
-    reach_hours: float = Field(
-        1.0,
-        gt=0,
-        le=24,
-        allow_inf_nan=False,
-        description="firms within this travel time of a hub may join",
-    )
-    # 0.005 (not 0.03): at 0.03 membership of a 1,000-firm cluster passed 50% within four
-    # years; at 0.005 it settles near 20% (F7: 15 active of 98, 003:L4173-4176).
-    join_rate: float = Field(
-        0.005,
-        ge=0,
-        le=1,
-        allow_inf_nan=False,
-        description="monthly chance scale of joining when the expected benefit "
-        "exceeds the fee (inertia, against F7's thin participation)",
-    )
-    leave_rate: float = Field(
-        0.15,
-        ge=0,
-        le=1,
-        allow_inf_nan=False,
-        description="monthly chance that a member who has not used a service leaves",
-    )
-    training_rate: float = Field(
-        0.01,
-        ge=0,
-        le=1,
-        allow_inf_nan=False,
-        description="monthly capability gain of trained members, × (1 − capability)",
-    )
-    intelligence_visibility: float = Field(0.2, ge=0, le=10, allow_inf_nan=False)
-    equipment_saving: float = Field(
-        0.03,
-        ge=0,
-        le=0.5,
-        allow_inf_nan=False,
-        description="share of fixed costs shared equipment saves",
-    )
-    equipment_quality: float = Field(
-        0.03,
-        ge=0,
-        le=1,
-        allow_inf_nan=False,
-        description="quality added to teams' bids by shared equipment",
-    )
-    export_visibility: float = Field(0.2, ge=0, le=10, allow_inf_nan=False)
-    database_reach: int = Field(
-        4,
-        ge=0,
-        le=1000,
-        description="co-members a capability-database search adds to a partner pool",
-    )
-    meetings: float = Field(
-        0.05,
-        ge=0,
-        le=1,
-        allow_inf_nan=False,
-        description="monthly chance a member meets another member (weak tie)",
-    )
-
 
 # A member that has not actively used its hub for this many months may leave
 # (chance ``leave_rate`` a month): membership is told from active use (MODEL.md §5).

@@ -1,0 +1,4 @@
+"""Scenario tables that name a type: ``[[policies]]`` and ``[[shocks]]``.
+
+Schema only (pydantic): importing it never imports Mesa, networkx or the model.
+"""

@@ -27,6 +27,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
+from clustersim.colours import PALETTE
 from clustersim.experiments import analysis
 from clustersim.experiments.analysis import NETWORK_GAP_LABEL, Results
 from clustersim.experiments.spec import StoreError
@@ -47,8 +48,6 @@ MAX_POINTS = 60  # more design points than this (a sampler): no per-point charts
 MAX_PANELS = 6  # factor-level panels per time-series chart
 SPEND_UNIT = 1000.0  # value for money is shown per 1,000 k€ (1 M€)
 BASELINE_COLOUR = "#4d4d4d"
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#17becf", "#bcbd22", "#393b79", "#ad494a", "#637939"]
 PLOT_CONFIG = {"displaylogo": False, "responsive": True,
                "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"

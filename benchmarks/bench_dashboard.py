@@ -23,7 +23,7 @@ import statistics
 import time
 from dataclasses import replace
 
-TARGET_SECONDS = 1.0  # step + redraw at 400 firms (issue 5)
+TARGET_SECONDS = 1.0  # step + redraw at 400 firms (issue 5; docs/developing.md, Performance)
 
 
 class Timer:

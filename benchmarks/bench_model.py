@@ -26,7 +26,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-BASELINE_TARGET_SECONDS = 30.0  # the whole baseline job (1,000 firms, 120 months), 2 cores
+# The whole baseline job (1,000 firms, 120 months), 2 cores (docs/developing.md, Performance).
+BASELINE_TARGET_SECONDS = 30.0
 SEED = 1
 BUSY_RATIO = 0.85  # CPU / wall below this: the process waited for the CPU, the machine was busy
 

@@ -6,7 +6,7 @@ here EMA samples demand volatility, regional cooperativeness and the network mod
 (Latin hypercube), runs the model for each, and PRIM (scenario discovery) finds the
 region of parameter space where fewer than half the initial firms survive.
 
-Install the optional extra first (EMA 2.5.x; 3.x needs Python 3.12, TECH-NOTES T7):
+Install the optional extra first (EMA 2.5.x; 3.x needs Python 3.12, docs/developing.md T7):
 
     pip install -e ".[ema]"
     python examples/ema_scenario_discovery.py                 # 48 runs of 150 firms × 60 months
@@ -60,7 +60,7 @@ def build_model(firms: int, months: int, seed: int) -> Model:
 def discover(experiments: pd.DataFrame, outcomes: dict, threshold: float = 0.5):
     """PRIM: the box of parameter space where survival falls below ``threshold``."""
     x = experiments[["volatility", "cooperativeness", "network_mode"]].copy()
-    # PRIM in EMA 2.5.3 trips over integer columns under pandas 3 (TECH-NOTES T7).
+    # PRIM in EMA 2.5.3 trips over integer columns under pandas 3 (docs/developing.md T7).
     for column in x.select_dtypes("integer").columns:
         x[column] = x[column].astype(float)
     y = outcomes["initial_cohort_survival"] < threshold
@@ -102,5 +102,5 @@ def main(argv: list[str] | None = None) -> dict:
     return {"experiments": experiments, "outcomes": outcomes, "box": box}
 
 
-if __name__ == "__main__":  # required: Mesa sets the spawn start method (TECH-NOTES T3)
+if __name__ == "__main__":  # required: Mesa sets the spawn start method (docs/developing.md T3)
     main()

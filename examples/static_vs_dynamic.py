@@ -1,4 +1,4 @@
-"""Static vs dynamic networks at low and high demand volatility (DOMAIN.md H1).
+"""Static vs dynamic networks at low and high demand volatility (docs/DOMAIN.md H1).
 
 Runs the baseline cluster (1,000 firms, 120 months) for each network mode and
 volatility with 10 seeds through ``mesa.batch_run``, and prints orders won,
@@ -7,7 +7,7 @@ initial-cohort survival, firms alive and innovations, mean and range over seeds.
     python examples/static_vs_dynamic.py [--seeds 10] [--firms 1000] [--processes 2]
 
 Seeds are a swept parameter, so every replication differs (with one fixed seed,
-batch_run's iterations would repeat the same run: TECH-NOTES T4).
+batch_run's iterations would repeat the same run: docs/developing.md T4).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The Dask backend: same results as serial, failed tasks become failed runs.
 
-Kept in its own module (TECH-NOTES T8): a threaded LocalCluster for speed, plus one
+Kept in its own module (docs/developing.md T8): a threaded LocalCluster for speed, plus one
 test on worker processes so the specs and results really cross a pickle.
 """
 

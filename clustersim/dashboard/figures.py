@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from clustersim.colours import PALETTE
+
 if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
@@ -27,8 +29,6 @@ MAX_TIES = 1200
 TIE_BANDS = ((0.0, 0.5, "rgba(110,110,110,0.10)"), (0.35, 0.9, "rgba(90,90,90,0.16)"),
              (0.5, 1.6, "rgba(60,60,60,0.26)"), (0.7, 2.6, "rgba(20,20,20,0.42)"))
 COLOUR_MODES = {"network": "Formal network", "hub": "Hub membership", "specialty": "Specialty"}
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
 NONE_COLOUR = "#c7c7c7"
 FIGURE_FONT = {"size": 12}
 Figure = dict  # a plotly figure dict: {"data": [trace dicts], "layout": {...}}

@@ -112,6 +112,83 @@ def _typed_settings(draft: state.ExploreSettings, seed_text: str,
     return settings, problems
 
 
+def _model_stopped(notice, exc: Exception) -> None:
+    """Log a failed month and say on the page what happened (the page stays up)."""
+    logger.exception("model step failed")
+    notice.set(f"The model stopped with an error: {exc}")
+
+
+def _use_play_loop(session: state.ExploreSession, playing, revision, notice) -> None:
+    """Hook: while ``playing``, step the model in a background thread, one month at most
+    every :data:`PLAY_INTERVAL` seconds, until the run ends, fails or is paused."""
+
+    def play_loop(cancel: threading.Event) -> None:
+        if not playing.value:
+            return
+        while not cancel.is_set():
+            started = time.perf_counter()
+            try:
+                going = session.step()
+            except Exception as exc:  # the page stays up and says what happened
+                _model_stopped(notice, exc)
+                playing.set(False)
+                return
+            revision.set(session.revision)
+            if not going:
+                playing.set(False)
+                return
+            cancel.wait(max(0.02, PLAY_INTERVAL - (time.perf_counter() - started)))
+
+    solara.use_thread(play_loop, dependencies=[playing.value], intrusive_cancel=False)
+
+
+class _ExploreActions:
+    """What the explore page's buttons do to its session; the page's reactive values
+    (``revision``, ``playing``, ``notice``) carry the outcome back to the page."""
+
+    def __init__(self, session: state.ExploreSession, draft, seed_text, budgets, revision,
+                 playing, notice) -> None:
+        self.session, self.draft, self.seed_text, self.budgets = session, draft, seed_text, budgets
+        self.revision, self.playing, self.notice = revision, playing, notice
+
+    def reset(self) -> None:
+        self.playing.set(False)
+        settings, problems = _typed_settings(self.draft.value, self.seed_text.value,
+                                             self.budgets.value)
+        if problems:
+            self.notice.set("Not reset: " + " ".join(problems))
+            return
+        try:
+            self.session.reset(settings)
+        except state.InputError as exc:
+            self.notice.set(f"Not reset: {exc}")
+            return
+        self.notice.set("")
+        self.revision.set(self.session.revision)
+
+    def step(self) -> None:
+        try:
+            self.session.step()
+        except Exception as exc:
+            _model_stopped(self.notice, exc)
+        self.revision.set(self.session.revision)
+
+    def play_pause(self) -> None:
+        if not self.playing.value and not self.session.running:
+            self.notice.set("The run has ended: press Reset to start a new one.")
+            return
+        self.playing.set(not self.playing.value)
+
+    def fire(self, kind: str) -> None:
+        try:
+            self.session.fire_shock(kind)
+        except (state.InputError, ValueError) as exc:
+            self.notice.set(str(exc))
+            return
+        self.notice.set("")
+        self.revision.set(self.session.revision)
+
+
 @solara.component
 def Explore():
     router = solara.use_router()
@@ -125,105 +202,65 @@ def Explore():
     playing = solara.use_reactive(False)
     colour_by = solara.use_reactive("specialty")
     notice = solara.use_reactive(" ".join(link_problems) if link_problems else "")
-
-    def play_loop(cancel: threading.Event) -> None:
-        if not playing.value:
-            return
-        while not cancel.is_set():
-            started = time.perf_counter()
-            try:
-                going = session.step()
-            except Exception as exc:  # the page stays up and says what happened
-                logger.exception("model step failed")
-                notice.set(f"The model stopped with an error: {exc}")
-                playing.set(False)
-                return
-            revision.set(session.revision)
-            if not going:
-                playing.set(False)
-                return
-            cancel.wait(max(0.02, PLAY_INTERVAL - (time.perf_counter() - started)))
-
-    solara.use_thread(play_loop, dependencies=[playing.value], intrusive_cancel=False)
+    _use_play_loop(session, playing, revision, notice)
 
     snap = solara.use_memo(lambda: session.snapshot(colour_by.value),
                            [revision.value, colour_by.value])
     typed, field_problems = _typed_settings(draft.value, seed_text.value, budgets.value)
     pending = not field_problems and typed != session.settings
-
-    def reset() -> None:
-        playing.set(False)
-        settings, problems = _typed_settings(draft.value, seed_text.value, budgets.value)
-        if problems:
-            notice.set("Not reset: " + " ".join(problems))
-            return
-        try:
-            session.reset(settings)
-        except state.InputError as exc:
-            notice.set(f"Not reset: {exc}")
-            return
-        notice.set("")
-        revision.set(session.revision)
-
-    def step() -> None:
-        try:
-            session.step()
-        except Exception as exc:
-            logger.exception("model step failed")
-            notice.set(f"The model stopped with an error: {exc}")
-        revision.set(session.revision)
-
-    def play_pause() -> None:
-        if not playing.value and not session.running:
-            notice.set("The run has ended: press Reset to start a new one.")
-            return
-        playing.set(not playing.value)
-
-    def fire(kind: str) -> None:
-        try:
-            session.fire_shock(kind)
-        except (state.InputError, ValueError) as exc:
-            notice.set(str(exc))
-            return
-        notice.set("")
-        revision.set(session.revision)
+    actions = _ExploreActions(session, draft, seed_text, budgets, revision, playing, notice)
 
     solara.Title("clustersim · explore")
     with solara.Sidebar():
         Controls(draft, seed_text, budgets, pending=pending, playing=playing.value,
-                 running=snap.running, on_reset=reset, on_step=step, on_play=play_pause,
-                 on_shock=fire)
+                 running=snap.running, on_reset=actions.reset, on_step=actions.step,
+                 on_play=actions.play_pause, on_shock=actions.fire)
     with solara.Column(style={"padding": "0 8px", "max-width": "1500px"}):
-        solara.HTML(tag="h2", unsafe_innerHTML="Explore: a cluster of small manufacturers",
-                    style={"margin": "4px 0"})
-        Prose(texts.EXPLORE_INTRO)
-        with solara.Details("What am I looking at? (firms, ties, brokers, hubs, shocks)"):
-            Prose(texts.EXPLORE_GLOSSARY)
-        Prose(texts.EXPLORE_HOW)
-        if notice.value:
-            solara.Error(notice.value, classes=["cs-notice"])
+        _explore_intro(notice.value)
         Status(snap)
         ShockBanner(snap)
-        with solara.Card(style={"padding": "4px"}):
-            with solara.Row(style={"align-items": "center"}):
-                solara.Text("Colour firms by:")
-                solara.ToggleButtonsSingle(
-                    value=colour_by.value, on_value=colour_by.set, dense=True,
-                    children=[solara.Button(label, value=key, classes=[f"cs-colour-{key}"])
-                              for key, label in COLOUR_MODES.items()])
-            PlotlyView(snap.figures["map"], name="map")
-        with solara.Columns([1, 1]):
-            for key in ("innovation", "survival"):
-                PlotlyView(snap.figures[key], name=key)
-        with solara.Columns([1, 1]):
-            for key in ("network", "policy"):
-                PlotlyView(snap.figures[key], name=key)
-        seconds = snap.seconds
-        solara.Text(f"Last month ran in {seconds.get('step', 0):.2f} s; the map took "
-                    f"{seconds.get('network_figure', 0):.2f} s and the charts "
-                    f"{seconds.get('charts', 0):.2f} s to build." if snap.month else
-                    "Press Step to run the first month, or Play to keep going.",
-                    classes=["cs-timing"], style={"font-size": "0.8rem", "color": "#666"})
+        _explore_figures(snap, colour_by)
+        _explore_timing(snap)
+
+
+def _explore_intro(notice: str) -> None:
+    """The page's heading, its explanations and any notice (inside the page's column)."""
+    solara.HTML(tag="h2", unsafe_innerHTML="Explore: a cluster of small manufacturers",
+                style={"margin": "4px 0"})
+    Prose(texts.EXPLORE_INTRO)
+    with solara.Details("What am I looking at? (firms, ties, brokers, hubs, shocks)"):
+        Prose(texts.EXPLORE_GLOSSARY)
+    Prose(texts.EXPLORE_HOW)
+    if notice:
+        solara.Error(notice, classes=["cs-notice"])
+
+
+def _explore_figures(snap: state.Snapshot, colour_by) -> None:
+    """The map with its colour switch, then the four charts two by two."""
+    with solara.Card(style={"padding": "4px"}):
+        with solara.Row(style={"align-items": "center"}):
+            solara.Text("Colour firms by:")
+            solara.ToggleButtonsSingle(
+                value=colour_by.value, on_value=colour_by.set, dense=True,
+                children=[solara.Button(label, value=key, classes=[f"cs-colour-{key}"])
+                          for key, label in COLOUR_MODES.items()])
+        PlotlyView(snap.figures["map"], name="map")
+    with solara.Columns([1, 1]):
+        for key in ("innovation", "survival"):
+            PlotlyView(snap.figures[key], name=key)
+    with solara.Columns([1, 1]):
+        for key in ("network", "policy"):
+            PlotlyView(snap.figures[key], name=key)
+
+
+def _explore_timing(snap: state.Snapshot) -> None:
+    """How long the last month and its figures took, or what to press first."""
+    seconds = snap.seconds
+    solara.Text(f"Last month ran in {seconds.get('step', 0):.2f} s; the map took "
+                f"{seconds.get('network_figure', 0):.2f} s and the charts "
+                f"{seconds.get('charts', 0):.2f} s to build." if snap.month else
+                "Press Step to run the first month, or Play to keep going.",
+                classes=["cs-timing"], style={"font-size": "0.8rem", "color": "#666"})
 
 
 @solara.component

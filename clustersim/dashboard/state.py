@@ -3,7 +3,7 @@
 Nothing here imports Solara, so the logic is tested without a browser. The page keeps
 one :class:`ExploreSession` per browser session (``solara.use_memo`` in the page
 component, never a module global): each session builds, steps and shocks its own model.
-Every value typed in a text field arrives as a string (TECH-NOTES T6) and is checked by
+Every value typed in a text field arrives as a string (docs/developing.md T6) and is checked by
 the ``parse_*`` functions, which raise :class:`InputError` with a message for the page.
 """
 

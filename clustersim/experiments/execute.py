@@ -1,7 +1,7 @@
 """Run one :class:`~clustersim.experiments.spec.RunSpec`: the function every backend calls.
 
 It lives at module level and takes and returns plain picklable objects, so the
-``processes`` backend (spawned workers, TECH-NOTES T3) and Dask workers can call it.
+``processes`` backend (spawned workers, docs/developing.md T3) and Dask workers can call it.
 It never raises: a run that fails comes back as a ``failed`` result with its error,
 so that one bad run never stops a sweep.
 """

@@ -27,6 +27,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
+from clustersim.colours import PALETTE
 from clustersim.experiments import analysis
 from clustersim.experiments.analysis import NETWORK_GAP_LABEL, Results
 from clustersim.experiments.spec import StoreError
@@ -47,8 +48,6 @@ MAX_POINTS = 60  # more design points than this (a sampler): no per-point charts
 MAX_PANELS = 6  # factor-level panels per time-series chart
 SPEND_UNIT = 1000.0  # value for money is shown per 1,000 k€ (1 M€)
 BASELINE_COLOUR = "#4d4d4d"
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#17becf", "#bcbd22", "#393b79", "#ad494a", "#637939"]
 PLOT_CONFIG = {"displaylogo": False, "responsive": True,
                "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
@@ -85,8 +84,8 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "Static vs dynamic networks (H1)",
         "Mean outcome per network mode and level (top), and static minus dynamic (bottom: "
         "blue where static networks do better on the number, red where dynamic ones do). "
-        "H1 expects dynamic networks ahead where demand is volatile. The table gives the "
-        "paired static − dynamic difference with its 95% CI.",
+        "H1 (docs/DOMAIN.md states H1-H11) expects dynamic networks ahead where demand is "
+        "volatile. The table gives the paired static − dynamic difference with its 95% CI.",
     ),
     "sensitivity": ("Sensitivity analysis", ""),
     "distribution": (
@@ -935,18 +934,18 @@ footer { color: var(--muted); font-size: 0.85rem; padding-bottom: 40px; margin-t
 
 def render_report(results: Results, *, title: str | None = None) -> str:
     """The report as one HTML page (plotly.js embedded once; nothing loaded from outside)."""
-    from plotly.offline import get_plotlyjs
-
-    from clustersim import __version__
-
     an = _Analysis(results)
-    figures = _build_figures(an)
-    by_section: dict[str, list[tuple[str, go.Figure]]] = {}
-    for key, fig in figures:
-        by_section.setdefault(key.split(":")[0], []).append((key, fig))
+    sections, contents = _sections(an, results)
+    return _page(results, title or f"{results.experiment}: results", sections, contents)
 
-    method = an.sensitivity[0]
-    tables = {
+
+SECTION_ORDER = ["design", "outcomes", "differences", "value_for_money", "timeseries",
+                 "network", "distribution", "sensitivity", "failed"]
+
+
+def _tables(an: _Analysis, results: Results) -> dict[str, str]:
+    """Each section's HTML table ("" where the section has none for this design)."""
+    return {
         "design": _design_table(an),
         "outcomes": _outcome_table(an) if an.per_point_charts else "",
         "differences": _difference_table(an) if an.per_point_charts else "",
@@ -956,38 +955,63 @@ def render_report(results: Results, *, title: str | None = None) -> str:
         "distribution": "" if an.per_point_charts else _distribution_table(an),
         "failed": _failed_table(results),
     }
-    order = ["design", "outcomes", "differences", "value_for_money", "timeseries", "network",
-             "distribution", "sensitivity", "failed"]
+
+
+def _sections(an: _Analysis, results: Results) -> tuple[list[str], list[str]]:
+    """The sections with something to show, as HTML, and their table-of-contents entries."""
+    by_section: dict[str, list[tuple[str, go.Figure]]] = {}
+    for key, fig in _build_figures(an):
+        by_section.setdefault(key.split(":")[0], []).append((key, fig))
+    tables = _tables(an, results)
     sections, contents = [], []
-    for name in order:
+    for name in SECTION_ORDER:
         figs, table = by_section.get(name, []), tables.get(name, "")
         if not figs and not table and name != "design":
             continue
-        heading, intro = SECTIONS[name]
-        if name == "sensitivity":
-            heading = f"{heading}: {dict(morris='Morris', sobol='Sobol').get(method, 'Spearman')}"
-            intro = SENSITIVITY_INTRO.get(method, "")
-        if name == "differences" and results.baseline_arm:
-            intro = intro.replace("the baseline arm",
-                                  f"the baseline arm <b>{html.escape(results.baseline_arm)}</b>")
-        parts = [f"<section id='{name}'><h2>{html.escape(heading)}</h2>"]
-        if intro:
-            parts.append(f"<p class='intro'>{intro}</p>")
-        for key, fig in figs:
-            height = int(fig.layout.height or 450)
-            div = pio.to_html(fig, full_html=False, include_plotlyjs=False, config=PLOT_CONFIG,
-                              default_height=f"{height}px", div_id=f"fig-{_slug(key)}")
-            parts.append(f"<div class='figure' data-key='{html.escape(key)}'>{div}</div>")
-        if table:
-            if figs:
-                parts.append("<h3>Table</h3>")
-            parts.append(table)
-        parts.append("</section>")
-        sections.append("".join(parts))
+        heading, intro = _heading(name, an.sensitivity[0], results.baseline_arm)
+        sections.append(_section_html(name, heading, intro, figs, table))
         contents.append(f"<li><a href='#{name}'>{html.escape(heading)}</a></li>")
+    return sections, contents
+
+
+def _heading(name: str, method: str, baseline_arm: str | None) -> tuple[str, str]:
+    """A section's heading and introduction, naming the sensitivity method and baseline arm."""
+    heading, intro = SECTIONS[name]
+    if name == "sensitivity":
+        heading = f"{heading}: {dict(morris='Morris', sobol='Sobol').get(method, 'Spearman')}"
+        intro = SENSITIVITY_INTRO.get(method, "")
+    if name == "differences" and baseline_arm:
+        intro = intro.replace("the baseline arm",
+                              f"the baseline arm <b>{html.escape(baseline_arm)}</b>")
+    return heading, intro
+
+
+def _section_html(name: str, heading: str, intro: str, figs: list[tuple[str, go.Figure]],
+                  table: str) -> str:
+    """One section: heading, introduction, its figures (plotly divs), then its table."""
+    parts = [f"<section id='{name}'><h2>{html.escape(heading)}</h2>"]
+    if intro:
+        parts.append(f"<p class='intro'>{intro}</p>")
+    for key, fig in figs:
+        height = int(fig.layout.height or 450)
+        div = pio.to_html(fig, full_html=False, include_plotlyjs=False, config=PLOT_CONFIG,
+                          default_height=f"{height}px", div_id=f"fig-{_slug(key)}")
+        parts.append(f"<div class='figure' data-key='{html.escape(key)}'>{div}</div>")
+    if table:
+        if figs:
+            parts.append("<h3>Table</h3>")
+        parts.append(table)
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _page(results: Results, page_title: str, sections: list[str], contents: list[str]) -> str:
+    """The whole HTML page around the sections: header with the facts, contents, footer."""
+    from plotly.offline import get_plotlyjs
+
+    from clustersim import __version__
 
     description = analysis.experiment_description(results)
-    page_title = title or f"{results.experiment}: results"
     facts = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in _facts(results))
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>
@@ -1011,7 +1035,8 @@ def render_report(results: Results, *, title: str | None = None) -> str:
 {"".join(sections)}
 </main>
 <footer>Written by clustersim {html.escape(__version__)} on {generated}. How to read this
-report: docs/report.md in the clustersim repository. Every table here comes from
+report: docs/report.md in the clustersim repository; the hypotheses H1-H11 that experiment
+descriptions cite, and what each can test today: docs/DOMAIN.md. Every table here comes from
 <code>clustersim.experiments.analysis</code> in Python.</footer>
 </body>
 </html>

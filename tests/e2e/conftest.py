@@ -1,7 +1,7 @@
 """Browser fixtures for the end-to-end tests: Debian's chromium driven by playwright.
 
 Never `playwright install`: the tests use the system chromium (`shutil.which`) with the
-flags TECH-NOTES T10 lists, in a fresh profile folder per test session. Without
+flags docs/developing.md T10 lists, in a fresh profile folder per test session. Without
 chromium or playwright the browser tests are skipped, with the reason.
 
 Fixtures: ``browser_context`` (session), ``page`` (a new tab per test, its console

@@ -25,6 +25,7 @@ from clustersim import metrics
 from clustersim.agents.firm import Effects, Firm, FirmState
 from clustersim.agents.institution import Institution
 from clustersim.formal import FormalNetworks
+from clustersim.hooks import MonthHooks
 from clustersim.market import Market
 from clustersim.policies import Policy, build_policies
 from clustersim.region import CellIndex, Region
@@ -83,6 +84,7 @@ class ClusterModel(mesa.Model):
         self.firm_agents: list[Firm] = []
         self.static_networks: list[list[int]] = []
         self.jobs: dict[int, list[Job]] = {}
+        self.hooks = MonthHooks()  # where programmes act on the month (docs/hooks.md)
         self.teams = TeamBuilder(self)
         # Institutions, and what policies build: formal networks, hubs, joint projects.
         self.institution = Institution(self)
@@ -91,8 +93,6 @@ class ClusterModel(mesa.Model):
         self.formal_networks = FormalNetworks()
         self.hubs: list[Any] = []
         self.joint_projects: list[Any] = []
-        # Multipliers a policy may put on a completed job's innovation chance (joint R&D).
-        self.innovation_boosts: list[Callable[[Job], float]] = []
         self.event_log: list[tuple[int, str, str]] = []
         self._any_disrupted = False  # set each month in produce_and_pay
         self.effects = Effects()  # what policies do to firms' visibility, costs and quality
@@ -115,6 +115,7 @@ class ClusterModel(mesa.Model):
         self.policies: list[Policy] = build_policies(self)
         self.shocks: list[Shock] = build_shocks(self)
         self.datacollector = mesa.DataCollector(model_reporters=metrics.reporters())
+        self.programmes_after_month()
         self.collect()
 
     # ------------------------------------------------------------------ set-up
@@ -230,7 +231,8 @@ class ClusterModel(mesa.Model):
         self.learn_and_innovate()  # 5
         self.update_ties()  # 6
         self.update_demography()  # 7
-        self.collect()  # 8
+        self.programmes_after_month()  # 8
+        self.collect()  # 9
         self.running = self.steps < self.scenario.steps
 
     def start_month(self) -> None:
@@ -429,8 +431,8 @@ class ClusterModel(mesa.Model):
             diversity = len({int(f.specialty[m]) for m in members})
             chance = (learn.innovation_base * min(1.0, team_knowledge / novelty)
                       * (1.0 + learn.diversity_bonus * (diversity - 1)))
-            for boost in self.innovation_boosts:
-                chance *= boost(job)
+            for _owner, factor in self.hooks.innovation_chance:  # hook: joint R&D
+                chance *= factor(job)
             if random() < chance:
                 self.month["innovations"] += 1
                 lift = learn.innovation_lift * novelty  # additive, never compounding
@@ -562,10 +564,14 @@ class ClusterModel(mesa.Model):
             self.firm_agents.append(Firm(self, i))
             self.month["entries"] += 1
 
-    def collect(self) -> None:
-        """8. Compute this month's metrics and record them."""
+    def programmes_after_month(self) -> None:
+        """8. Every programme, running or not, books the month: projects, hubs' members and
+        fees, broker networks' activities for next month (hook: after month)."""
         for policy in self.policies:
             policy.after_month()
+
+    def collect(self) -> None:
+        """9. Compute this month's metrics and record them."""
         self.stats = metrics.month_stats(self)
         for key in ("orders", "orders_won", "innovations", "entries", "exits", "revenue",
                     "orders_lost_no_partner", "orders_lost_no_capacity", "orders_lost_to_world",

@@ -1,23 +1,34 @@
-"""Teams: the production network forms here (MODEL.md §4 step 3).
+"""Teams: the production network forms here (docs/ODD.md §7.2).
 
-For each order a lead firm is drawn among the firms that see it. It does its own
-phases if it has free capacity and, for each phase still open, picks a partner from
-its candidate pool with probability proportional to capability × trust ×
-proximity × free capacity. In
-``dynamic`` mode the pool is the lead's ties plus a few firms found at random within
-the search radius (one hour's travel, 003:L3321), plus whatever policies add (hub
-co-members, broker referrals); in ``static`` mode it is the lead's fixed network,
-and teams never cross network borders.
+For each order a lead firm is drawn among the firms that see it (weight: employees ^
+``lead_visibility_exponent`` × visibility × (0.25 + spare share); visibility carries the
+programmes' effects). It does its own phases if it has free capacity and, for each
+phase still open, picks partners from its candidate pool with probability
+proportional to the partner score:
+
+    score = capability in the phase
+            × (trust_base + trust) × exp(−hours / proximity_hours)   [_weight, pool weights]
+            × partner-weight hooks (impannatore norms favour idle co-members)
+            × √(free capacity / need) when a candidate can do only part of the phase
+
+The candidate pool, source by source (:meth:`TeamBuilder.candidates`):
+
+1. tie partners covering the phase (dynamic mode), or the other members of the lead's
+   fixed network (static mode, which never looks further: teams never cross borders);
+2. strangers: with chance = the lead's cooperativeness, ``random_search`` firms drawn
+   within one hour's travel (003:L3321), weighted with no trust (trust_base only);
+3. partner-candidate hooks (docs/hooks.md): brokers' referrals among clients,
+   co-producers and idle co-members of a formal network; hubs' capability database.
 
 The per-order code works on plain Python scalars and lists prepared once a month
-(MODEL.md §8): numpy calls on tiny arrays inside this loop cost more than the logic.
+(docs/developing.md, performance): numpy calls on tiny arrays inside this loop cost
+more than the logic.
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -39,11 +50,6 @@ LOST_NO_PARTNER = "orders_lost_no_partner"  # nobody the lead can reach covers a
 LOST_NO_CAPACITY = "orders_lost_no_capacity"  # firms cover it, but none has free capacity
 LOST_TO_WORLD = "orders_lost_to_world"  # staffed, but the world's producers won it
 
-# A pool source returns extra candidate firms for (lead, phase): hub co-members,
-# broker referrals... Policies register them on the TeamBuilder.
-PoolSource = Callable[[int, int], Iterable[int]]
-# A partner weight multiplies the score of candidate c for lead l (e.g. impannatore norms).
-PartnerWeight = Callable[[int, int], float]
 
 
 @dataclass(slots=True)
@@ -183,8 +189,7 @@ class TeamBuilder:
 
     def __init__(self, model: ClusterModel):
         self.model = model
-        self.pool_sources: list[PoolSource] = []
-        self.partner_weights: list[PartnerWeight] = []
+        self.hooks = model.hooks  # partner candidates and weights programmes add (docs/hooks.md)
         self.failed_phase = -1  # the phase the last failed staffing attempt could not fill
 
     # ----------------------------------------------------------------- monthly set-up
@@ -385,17 +390,20 @@ class TeamBuilder:
                     if d2 <= r2:  # strangers have no trust yet: weight = trust_base × proximity
                         firms.append(c)
                         weights.append(self.trust_base * math.exp(-math.sqrt(d2) * scale))
-        if self.pool_sources:
+        # Hook: candidates programmes add (brokers' referrals, co-producers and idle
+        # co-members; hubs' capability database), weighted like any other firm.
+        if self.hooks.partner_candidates:
             listed = set(firms)
             capability = self.capability
-            for source in self.pool_sources:
+            for _owner, source in self.hooks.partner_candidates:
                 for c in source(lead, phase):
                     if (c != lead and c not in listed and self._alive[c]
                             and capability[c][phase] >= COVER_THRESHOLD):
                         listed.add(c)
                         firms.append(c)
                         weights.append(self._weight(lead, c))
-        for partner_weight in self.partner_weights:
+        # Hook: factors programmes put on some candidates' scores (impannatore norms).
+        for _owner, partner_weight in self.hooks.partner_weights:
             weights = [w * partner_weight(lead, c) for c, w in zip(firms, weights, strict=True)]
         return firms, weights
 

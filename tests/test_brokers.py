@@ -452,7 +452,8 @@ def test_static_mode_pool_sources_are_never_used():
         calls["pool"] += 1
         return pool(lead, phase)
 
-    model.teams.pool_sources[model.teams.pool_sources.index(pool)] = counted
+    hooks = model.hooks.partner_candidates
+    hooks[hooks.index((policy.name, pool))] = (policy.name, counted)
     checked = 0
     for _ in range(16):
         model.step()

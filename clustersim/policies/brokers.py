@@ -66,10 +66,10 @@ class BrokersPolicy(Policy):
         self._idle_phases: dict[int, dict[int, list[int]]] = {}  # network → phase → idle members
         self._rd_tags: set[str] = set()
         self._pool_index: dict[int, list[list[int]]] = {}
-        model.teams.pool_sources.append(self._pool)
-        model.innovation_boosts.append(self._innovation_boost)
+        model.hooks.add_partner_candidates(self.name, self._pool)
+        model.hooks.add_innovation_factor(self.name, self._innovation_boost)
         if config.norms and not model.static_mode:
-            model.teams.partner_weights.append(self._idle_weight)
+            model.hooks.add_partner_weight(self.name, self._idle_weight)
 
     # ------------------------------------------------------------------ the month
 

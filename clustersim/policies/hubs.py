@@ -94,7 +94,7 @@ class HubsPolicy(Policy):
         # The capability database adds co-members to a member lead's partner pool
         # (dynamic mode only: fixed networks never look beyond their borders).
         if "capability_database" in self.config.services:
-            model.teams.pool_sources.append(self._database_partners)
+            model.hooks.add_partner_candidates(self.name, self._database_partners)
         # Watches delivered jobs for active use of the database; never changes innovation.
 
     # ------------------------------------------------------------------ every month

@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from clustersim import metrics
-from clustersim.agents.firm import Effects, Firm, FirmState
+from clustersim.agents.firm import Firm, FirmState
 from clustersim.agents.institution import Institution
+from clustersim.effects import Effects
 from clustersim.formal import FormalNetworks
 from clustersim.hooks import MonthHooks
 from clustersim.market import Market

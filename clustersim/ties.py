@@ -13,6 +13,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
+# Monthly decay is × (1 − decay × (OFFSET − cooperativeness)): a pair of fully
+# cooperative firms forgets at half the rate, a pair of opportunists at 1.5 times it.
+DECAY_COOPERATIVENESS_OFFSET = 1.5
+
 _BASE = 1 << 32  # a pair (i, j), i < j, is stored under the key i * _BASE + j
 
 
@@ -103,7 +107,7 @@ class TieStore:
         values = np.fromiter(self.trust.values(), dtype=np.float64, count=len(self.trust))
         i, j = keys // _BASE, keys % _BASE
         coop = 0.5 * (cooperativeness[i] + cooperativeness[j])
-        values *= 1.0 - self.decay_rate * (1.5 - coop)
+        values *= 1.0 - self.decay_rate * (DECAY_COOPERATIVENESS_OFFSET - coop)
         keep = values >= self.floor
         if not keep.all():
             for a, b in zip(i[~keep].tolist(), j[~keep].tolist(), strict=True):

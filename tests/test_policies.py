@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clustersim.agents.firm import Effects, FirmState
+from clustersim.agents.firm import FirmState
+from clustersim.effects import Effects
 from clustersim.model import ClusterModel
 from clustersim.policies import RECIPIENT_FIRM, RECIPIENT_OUTSIDE, Policy, PolicyConfig
 from clustersim.scenario import ScenarioError, scenario_from_dict

@@ -83,53 +83,6 @@ class Broker(mesa.Agent):
             self.drop_client(c)
         return done
 
-    def propose_groups(
-        self,
-        specialty: np.ndarray,
-        x: np.ndarray,
-        y: np.ndarray,
-        radius_km: float,
-        min_size: int,
-        max_size: int,
-        rng: np.random.Generator,
-    ) -> list[list[int]]:
-        """Group unplaced clients into future networks of complementary firms.
-
-        Each group grows from a randomly drawn client: first clients of a specialty
-        the group lacks (complementary phases), then any client if the group is still
-        below ``min_size``; every member is within ``radius_km`` (one hour's travel,
-        003:L3321) of every other. Groups below ``min_size`` are not proposed.
-        """
-        pool = self.unplaced_clients()
-        if len(pool) < min_size:
-            return []
-        ids = np.asarray(pool, dtype=np.int64)
-        px, py = x[ids], y[ids]
-        near = np.hypot(px[:, None] - px[None, :], py[:, None] - py[None, :]) <= radius_km
-        spec = specialty[ids].tolist()
-        used = [False] * len(pool)
-        groups: list[list[int]] = []
-        order = rng.permutation(len(pool)).tolist()
-        for seed in order:
-            if used[seed]:
-                continue
-            group = [seed]
-            have = {spec[seed]}
-            for distinct_only in (True, False):
-                for c in order:
-                    if len(group) >= max_size or (not distinct_only and len(group) >= min_size):
-                        break
-                    if used[c] or c in group or (distinct_only and spec[c] in have):
-                        continue
-                    if all(near[c, g] for g in group):
-                        group.append(c)
-                        have.add(spec[c])
-            if len(group) >= min_size:
-                for g in group:
-                    used[g] = True
-                groups.append(sorted(pool[g] for g in group))
-        return groups
-
     def place(
         self, members: list[int], network_id: int, month: int, graduation_months: int
     ) -> None:

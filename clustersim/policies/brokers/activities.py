@@ -1,0 +1,118 @@
+"""What active formal networks do for their members, month by month (docs/ODD.md §7.10).
+
+Joint marketing and brokers' scouting raise members' visibility, a shared front office
+cuts their fixed costs (firm effects); joint production makes members candidate
+partners of each other, and brokers refer their clients to each other (partner
+candidates); joint R&D raises the innovation chance of members' joint jobs
+(innovation chance). docs/hooks.md lists these extension points.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from clustersim.agents.firm import COVER_THRESHOLD
+
+if TYPE_CHECKING:
+    from clustersim.teams import Job
+
+
+class Activities:
+    """Mixin of :class:`~clustersim.policies.brokers.BrokersPolicy`: pools and effects of networks."""
+
+    def _refresh(self, month: int, running: bool) -> None:
+        """Rebuild referral and co-production pools and publish the networks' effects."""
+        model, cfg = self.model, self.config
+        f = model.firms
+        n = f.n
+        alive = f.alive[:n]
+        covers = f.capability[:n] >= COVER_THRESHOLD
+        phases = f.phases
+
+        def by_phase(firms: list[int]) -> list[list[int]]:
+            rows = covers[firms]
+            return [[firms[k] for k in np.flatnonzero(rows[:, p]).tolist()] for p in range(phases)]
+
+        # Referrals: a broker's clients are candidate partners of each other (MODEL.md §2).
+        self._referrals = {}
+        if running:
+            for broker in self.brokers:
+                clients = sorted(c for c in broker.clients if alive[c])
+                if broker.working and len(clients) >= 2:
+                    lists = by_phase(clients)
+                    for c in clients:
+                        self._referrals[c] = lists
+        marketing: dict[int, float] = {}
+        front_office: dict[int, float] = {}
+        scouting: dict[int, float] = {}
+        self._coproducers = {}
+        self._idle_pool = {}
+        self._idle_co_members = {}
+        self._idle_phases = {}
+        rd_tags: set[str] = set()
+        idle_level = model.scenario.demography.idle_threshold
+        utilisation = f.utilisation[:n]
+        networks = model.formal_networks.networks
+        for net_id in self.network_ids:
+            network = networks[net_id]
+            if not network.active(month):
+                continue
+            members = sorted(m for m in network.members if alive[m])
+            activities = network.activities
+            if "joint_marketing" in activities:
+                marketing.update(dict.fromkeys(members, cfg.joint_marketing_visibility))
+            if "shared_front_office" in activities:
+                front_office.update(dict.fromkeys(members, cfg.front_office_saving))
+            if "joint_production" in activities:
+                lists = by_phase(members)
+                for m in members:
+                    self._coproducers[m] = lists
+            if "joint_rd" in activities:
+                rd_tags.add(f"formal_network:{net_id}")
+            if running and self._tended(net_id, month):
+                scouting.update(dict.fromkeys(members, cfg.scouting_visibility))
+            if running:
+                # Members that had little work: the impannatore's "firms that missed" (003:L1500).
+                idle = [m for m in members if utilisation[m] < idle_level]
+                if idle:
+                    self._idle_phases[net_id] = {
+                        p: ids for p, ids in enumerate(by_phase(idle)) if ids
+                    }
+                    if cfg.norms:
+                        idle_lists = by_phase(idle)
+                        for m in members:
+                            self._idle_pool[m] = idle_lists
+                            self._idle_co_members[m] = set(idle) - {m}
+        self._rd_tags = rd_tags
+        self._index_pools(phases)
+        effects = model.effects
+        effects.put(f"{self.name}:joint_marketing", "visibility", marketing)
+        effects.put(f"{self.name}:scouting", "visibility", scouting)
+        effects.put(f"{self.name}:shared_front_office", "fixed_cost", front_office)
+
+    def _index_pools(self, phases: int) -> None:
+        """One lookup per (lead, phase): fellow clients, co-producers, idle co-members."""
+        index: dict[int, list[list[int]]] = {}
+        for source in (self._referrals, self._coproducers, self._idle_pool):
+            for firm, lists in source.items():
+                have = index.get(firm)
+                if have is None:
+                    index[firm] = lists
+                else:
+                    index[firm] = [have[p] + lists[p] for p in range(phases)]
+        self._pool_index = index
+
+    def _pool(self, lead: int, phase: int) -> list[int]:
+        """Pool source: fellow clients, co-producers and (norms) idle co-members covering ``phase``."""
+        lists = self._pool_index.get(lead)
+        return lists[phase] if lists is not None else []
+
+    def _innovation_boost(self, job: Job) -> float:
+        """Joint R&D: teams of two or more members of such a network innovate more often."""
+        if self._rd_tags and job.tags:
+            for tag in job.tags:
+                if tag in self._rd_tags:
+                    return 1.0 + self.config.joint_rd_innovation
+        return 1.0

@@ -2,7 +2,7 @@
 
 Brokers build them (003:L1668); they persist after the programme that built them
 ends, and stay *active* while at least two members worked in one team in the last
-12 months (MODEL.md §5). Firms belong to at most one formal network at a time
+12 months (docs/ODD.md §7.10). Firms belong to at most one formal network at a time
 (``FirmState.formal_network``); this registry keeps the networks themselves.
 """
 

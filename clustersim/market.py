@@ -3,7 +3,7 @@
 Each segment needs some of the K production phases. Its demand follows a
 mean-reverting random walk in logs whose step size is the scenario's
 ``volatility``, mean-corrected so that volatility changes the variance of demand
-and not its mean (MODEL.md §3). Orders arrive as a Poisson stream per segment. The
+and not its mean (docs/ODD.md §7.1). Orders arrive as a Poisson stream per segment. The
 base demand is calibrated to the cluster's initial capacity, not guessed.
 """
 
@@ -47,7 +47,7 @@ class Market:
                                        cfg.novelty_growth)
         self.benchmark = np.full(m, cfg.world_benchmark)
         # Relative size of each segment, then scaled so that work demanded ≈ capacity ×
-        # target utilisation / expected win share (MODEL.md §3 calibration rule).
+        # target utilisation / expected win share (docs/ODD.md §7.1, calibration rule).
         share = rng.lognormal(0.0, 0.3, size=m)
         share /= share.sum()
         self.mean_work_per_phase = cfg.work_median * math.exp(cfg.work_sigma**2 / 2)

@@ -1,4 +1,4 @@
-"""Monthly metrics (MODEL.md §7): the columns users see, as DataCollector reporters.
+"""Monthly metrics (docs/ODD.md §8): the columns users see, as DataCollector reporters.
 
 :func:`month_stats` computes every column once a month from the model's arrays and
 counters; each DataCollector reporter is a small picklable function that reads one
@@ -35,6 +35,13 @@ POLICY_COLUMNS = ["formal_networks_active", "formal_network_share", "broker_clie
 
 COLUMNS = [*INNOVATION_COLUMNS, *SURVIVAL_COLUMNS, *ECONOMY_COLUMNS, *NETWORK_COLUMNS,
            *MARKET_COLUMNS, *POLICY_COLUMNS]
+# The month's event counters (``model.month``), recorded as they are.
+MONTH_COUNTERS = ("orders", "orders_won", "innovations", "entries", "exits",
+                  "orders_lost_no_partner", "orders_lost_no_capacity", "orders_lost_to_world",
+                  "delivery_failures")
+# Columns summed over the run into ``ClusterModel.totals()``, in the order summaries show them.
+RUN_TOTAL_COLUMNS = (*MONTH_COUNTERS[:5], "revenue", *MONTH_COUNTERS[5:], "ties_formed",
+                     "ties_dropped")
 # Ratios with nothing to divide (no hubs, no innovations yet) are NaN, not 0.
 RATIO_COLUMNS = ["hub_self_funding_ratio", "hub_service_level", "cost_per_innovation"]
 
@@ -59,23 +66,12 @@ def month_stats(model: ClusterModel) -> dict[str, float]:
     previous = model.stats
     employees = f.employees[:n][live]
     stats: dict[str, float] = {
-        # innovation
-        "innovations": int(month["innovations"]),
+        **{name: int(month[name]) for name in MONTH_COUNTERS},
         "innovations_cum": int(previous.get("innovations_cum", 0) + month["innovations"]),
         "innovating_firms_share": _share(live & (f.last_innovation[:n] > model.steps - 12), alive_count),
         "mean_knowledge": float(f.knowledge[:n][live].mean()) if alive_count else 0.0,
-        # survival
         "firms_alive": alive_count,
-        "exits": int(month["exits"]),
-        "entries": int(month["entries"]),
         "initial_cohort_survival": float(live[: model.initial_cohort].sum() / model.initial_cohort),
-        # economy
-        "orders": int(month["orders"]),
-        "orders_won": int(month["orders_won"]),
-        "orders_lost_no_partner": int(month["orders_lost_no_partner"]),
-        "orders_lost_no_capacity": int(month["orders_lost_no_capacity"]),
-        "orders_lost_to_world": int(month["orders_lost_to_world"]),
-        "delivery_failures": int(month["delivery_failures"]),
         "revenue": float(model.ledger["customer_payments"]),
         "employment": float(employees.sum()),
         "capacity_use": float(f.load[:n][live].sum() / employees.sum()) if alive_count else 0.0,

@@ -1,6 +1,6 @@
 """ClusterModel: small firms form production networks in a simulated market.
 
-One step is one month and runs the phases of MODEL.md §4 in order; each phase is a
+One step is one month and runs the phases of docs/ODD.md §3 in order; each phase is a
 method of the same name, so a reader finds every phase in :meth:`ClusterModel.step`.
 The model takes a :class:`~clustersim.scenario.Scenario` (or a path to one) and/or
 plain keyword arguments (``network_mode="static"``, ``n_firms=200``,
@@ -44,6 +44,25 @@ CASH_SIGNS = {"customer_payments": 1, "fixed_costs": -1, "rd_spend": -1, "withdr
               "entry_cash": 1, "policy_payments": 1, "fees": -1, "project_spend": -1}
 
 
+# Constants fixed in the code, not scenario parameters (docs/ODD.md §7.7).
+# Capabilities a founder starts with: high in its specialty, low elsewhere, and maybe a
+# secondary skill between the two (incumbents at month 0 and spin-offs alike).
+SPECIALTY_CAPABILITY = (0.6, 0.9)
+OTHER_CAPABILITY = (0.0, 0.15)
+SECONDARY_CAPABILITY = (0.3, 0.6)
+# Utilisation is smoothed: this month's load counts 0.3, the memory of past months 0.7.
+UTILISATION_MEMORY, UTILISATION_NOW = 0.7, 0.3
+# A spin-off settles within about this distance (sd, km) of its parent, in the same town.
+SPINOFF_DISTANCE_KM = 3.0
+
+
+def smoothed_utilisation(f: FirmState) -> np.ndarray:
+    """This month's utilisation of every firm: the smoothed load per employee (0 if gone)."""
+    n = f.n
+    return np.where(f.alive[:n], UTILISATION_MEMORY * f.utilisation[:n]
+                    + UTILISATION_NOW * f.load[:n] / np.maximum(f.employees[:n], 1e-9), 0.0)
+
+
 def resolve_scenario(scenario: Scenario | str | Path | None, overrides: dict[str, Any]) -> Scenario:
     """A Scenario from a Scenario, a path or nothing, with keyword overrides applied."""
     if isinstance(scenario, Scenario):
@@ -63,7 +82,7 @@ class ClusterModel(mesa.Model):
 
     def __init__(self, scenario: Scenario | str | Path | None = None, *,
                  seed: int | str | None = None, rng: Any = None, **overrides: Any):
-        if isinstance(seed, str):  # SolaraViz text fields arrive as strings (TECH-NOTES T6)
+        if isinstance(seed, str):  # SolaraViz text fields arrive as strings (docs/developing.md T6)
             seed = int(seed)
         self.scenario = resolve_scenario(scenario, overrides)
         super().__init__(seed=seed, rng=rng)
@@ -133,11 +152,12 @@ class ClusterModel(mesa.Model):
                    else np.full(phases, 1.0 / phases))
         specialty = rng.choice(phases, size=n, p=weights)
         f.specialty[idx] = specialty
-        capability = rng.uniform(0.0, 0.15, size=(n, phases))
-        capability[np.arange(n), specialty] = rng.uniform(0.6, 0.9, size=n)
+        capability = rng.uniform(*OTHER_CAPABILITY, size=(n, phases))
+        capability[np.arange(n), specialty] = rng.uniform(*SPECIALTY_CAPABILITY, size=n)
         has_second = rng.random(n) < sc.firms.secondary_capability_chance
         second = (specialty + rng.integers(1, phases, size=n)) % phases
-        capability[has_second, second[has_second]] = rng.uniform(0.3, 0.6, size=int(has_second.sum()))
+        capability[has_second, second[has_second]] = rng.uniform(*SECONDARY_CAPABILITY,
+                                                                  size=int(has_second.sum()))
         f.capability[idx] = capability
         f.knowledge[idx] = rng.lognormal(0.0, sc.firms.knowledge_sigma, size=n)
         f.employees[idx] = employees
@@ -156,7 +176,7 @@ class ClusterModel(mesa.Model):
     def _create_initial_ties(self) -> None:
         """Month-0 ties: fixed networks (static) or acquaintances within one hour (dynamic).
 
-        Without ties at the start most firms die in the first year (MODEL.md §4 step 7).
+        Without ties at the start most firms die in the first year (docs/ODD.md §7.6).
         """
         sc, f, rng = self.scenario, self.firms, self.rng
         alive = f.alive_indices()
@@ -208,7 +228,7 @@ class ClusterModel(mesa.Model):
             self.produce_and_pay()
             self.learn_and_innovate()
             self.update_ties()
-            f.utilisation[:n] = 0.7 * f.utilisation[:n] + 0.3 * f.load[:n] / f.employees[:n]
+            f.utilisation[:n] = smoothed_utilisation(f)
             self.steps += 1
         # Month 0 is now; spin-up month `months` would have been month 1.
         self.jobs = {end - months + 1: jobs for end, jobs in self.jobs.items()}
@@ -223,7 +243,7 @@ class ClusterModel(mesa.Model):
     # ------------------------------------------------------------------ one month
 
     def step(self) -> None:
-        """One month, in the order of MODEL.md §4."""
+        """One month, in the order of docs/ODD.md §3."""
         self.start_month()
         self.update_market()  # 1
         self.run_policies()  # 2
@@ -471,8 +491,7 @@ class ClusterModel(mesa.Model):
         n = f.n
         live = f.alive[:n]
         employees = f.employees[:n]
-        f.utilisation[:n] = np.where(live, 0.7 * f.utilisation[:n]
-                                     + 0.3 * f.load[:n] / np.maximum(employees, 1e-9), 0.0)
+        f.utilisation[:n] = smoothed_utilisation(f)
         # Revenue trend and the lagged threat it signals (boiled frog, 003:L3070).
         rev = f.revenue_month[:n]
         f.revenue_fast[:n] += (rev - f.revenue_fast[:n]) / 3.0
@@ -533,11 +552,12 @@ class ClusterModel(mesa.Model):
         for pick in picks:
             parent, phase = sources[pick]
             i = int(f.add(1)[0])
-            f.x[i], f.y[i] = self.region.place_near(float(f.x[parent]), float(f.y[parent]), 3.0, rng)
+            f.x[i], f.y[i] = self.region.place_near(float(f.x[parent]), float(f.y[parent]),
+                                                     SPINOFF_DISTANCE_KM, rng)
             f.town[i] = int(self.region.nearest_town(f.x[i : i + 1], f.y[i : i + 1])[0])
             f.specialty[i] = phase
-            f.capability[i] = rng.uniform(0.0, 0.15, size=phases)
-            f.capability[i, phase] = rng.uniform(0.6, 0.9)  # a skilled founder, like incumbents
+            f.capability[i] = rng.uniform(*OTHER_CAPABILITY, size=phases)
+            f.capability[i, phase] = rng.uniform(*SPECIALTY_CAPABILITY)  # skilled, like incumbents
             f.knowledge[i] = float(f.knowledge[parent]) * rng.uniform(0.9, 1.0)
             f.employees[i] = sc.demography.entrant_employees * rng.uniform(0.7, 1.3)
             f.cooperativeness[i] = float(self._draw_cooperativeness(1)[0])
@@ -574,9 +594,7 @@ class ClusterModel(mesa.Model):
     def collect(self) -> None:
         """9. Compute this month's metrics and record them."""
         self.stats = metrics.month_stats(self)
-        for key in ("orders", "orders_won", "innovations", "entries", "exits", "revenue",
-                    "orders_lost_no_partner", "orders_lost_no_capacity", "orders_lost_to_world",
-                    "delivery_failures", "ties_formed", "ties_dropped"):
+        for key in metrics.RUN_TOTAL_COLUMNS:
             self.totals_counter[key] += self.stats.get(key, 0)
         self.datacollector.collect(self)
         outputs = self.scenario.outputs

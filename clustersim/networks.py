@@ -2,13 +2,13 @@
 
 The model keeps its ties as parallel numpy arrays of endpoints (``u[i]``–``v[i]`` is
 tie ``i``). This module turns those arrays into a sparse adjacency matrix, measures
-the graph with the network outputs of MODEL.md §7 (``density``, ``mean_degree``,
+the graph with the network outputs of docs/ODD.md §8 (``density``, ``mean_degree``,
 ``clustering``, ``avg_path_length``, ``largest_component_share``, ``components``,
 ``degree_gini``) and writes snapshots that Gephi, yEd or networkx can open.
 
 Metrics are pure functions — a graph in, numbers out — built on ``scipy.sparse`` and
 ``scipy.sparse.csgraph`` with vectorised numpy, because they run every month on
-1,000-10,000 firms and must stay usable at 100,000 (MODEL.md §8). networkx is used
+1,000-10,000 firms and must stay usable at 100,000 (docs/developing.md, performance). networkx is used
 only to build and write snapshots, never to measure.
 
 The graph is undirected and simple: a tie between two firms either exists or not,
@@ -41,7 +41,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Keys of :func:`network_metrics`, in the order users see them (MODEL.md §7).
+#: Keys of :func:`network_metrics`, in the order users see them (docs/ODD.md §8).
 METRIC_NAMES: tuple[str, ...] = (
     "density",
     "mean_degree",
@@ -351,7 +351,7 @@ def network_metrics(
     path_sources: int = 300,
     rng: np.random.Generator | None = None,
 ) -> dict[str, float]:
-    """The network outputs of MODEL.md §7 for an undirected tie graph.
+    """The network outputs of docs/ODD.md §8 for an undirected tie graph.
 
     Args:
         adj: symmetric adjacency matrix (e.g. from :func:`adjacency`); any stored

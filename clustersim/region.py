@@ -74,7 +74,7 @@ class CellIndex:
 
     A firm's neighbourhood (its cell and the eight around it) holds every firm within
     the search radius, so random partner search never scans the whole cluster
-    (MODEL.md §8).
+    (docs/developing.md, performance).
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, members: np.ndarray, cell_km: float):

@@ -1,4 +1,4 @@
-"""Resilience after a shock (MODEL.md §7): how deep the drop, how long the recovery.
+"""Resilience after a shock (docs/ODD.md §8): how deep the drop, how long the recovery.
 
 Computed after a run from the monthly time series. The pre-shock level is the mean of
 a column (default ``revenue``) over the ``baseline_months`` before the shock. After the

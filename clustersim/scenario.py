@@ -1,7 +1,7 @@
 """Scenario schema, TOML loading and clear errors.
 
 A scenario is one TOML file validated by the pydantic models below. Every model
-parameter has its default here and nowhere else (CONVENTIONS: one place for each
+parameter has its default here and nowhere else (docs/developing.md: one place for each
 thing). Money is in thousands of euros (k€), time in months, distance in km.
 
 Errors are raised as :class:`ScenarioError`, whose message names the file, the
@@ -191,7 +191,7 @@ class LearningConfig(_Section):
 
 
 class TiesConfig(_Section):
-    """Trust between firms (MODEL.md §4 step 6)."""
+    """Trust between firms (docs/ODD.md §7.5)."""
 
     gain: Fraction = 0.5
     decay: Fraction = 0.1
@@ -395,7 +395,7 @@ def scenario_from_dict(data: dict[str, Any], *, source: str = "<scenario>",
 
     ``strict`` refuses values of the wrong type (a string for a number); keyword
     arguments from Python tools pass ``strict=False`` so that ``"0.4"`` from a text
-    field still reads as 0.4 (TECH-NOTES T6).
+    field still reads as 0.4 (docs/developing.md T6).
     """
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: a scenario must be a table of keys", source=source)

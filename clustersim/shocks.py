@@ -1,4 +1,4 @@
-"""Market shocks (MODEL.md §6): what hits the cluster, when, for how long, how hard.
+"""Market shocks (docs/ODD.md §7.12): what hits the cluster, when, for how long, how hard.
 
 Each ``[[shocks]]`` table names a ``type``, a ``start`` month, a ``duration`` in
 months and a ``magnitude``, plus a target (segments, phases, a share of firms or a
@@ -42,7 +42,7 @@ class Shock:
     """A scheduled shock: :meth:`begin` at ``start``, :meth:`end` after ``duration`` months.
 
     While it lasts, :meth:`step` runs every month, after :meth:`begin` in its first month
-    and before the month's orders are drawn (MODEL.md §4 step 1).
+    and before the month's orders are drawn (docs/ODD.md §7.1).
     """
 
     type_name = ""
@@ -64,7 +64,7 @@ class Shock:
         return self.begun and not self.ended
 
     def update(self, month: int) -> None:
-        """Begin or end the shock when its month comes (MODEL.md §4 step 1)."""
+        """Begin or end the shock when its month comes (docs/ODD.md §7.1)."""
         if month == self.start and not self.begun:
             self.begin()
             self.begun = True

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 _EPS = 1e-9
 
-# Why an order was lost (the column names of MODEL.md §7).
+# Why an order was lost (the column names of docs/ODD.md §8).
 LOST_NO_PARTNER = "orders_lost_no_partner"  # nobody the lead can reach covers a phase
 LOST_NO_CAPACITY = "orders_lost_no_capacity"  # firms cover it, but none has free capacity
 LOST_TO_WORLD = "orders_lost_to_world"  # staffed, but the world's producers won it
@@ -78,7 +78,7 @@ def build_static_networks(x: np.ndarray, y: np.ndarray, capability: np.ndarray,
     many), until every phase is covered that often, no such firm
     is near, or the network has ``max_size`` members. Firms left in networks smaller
     than ``min_size`` join the nearest network with room; then networks still lacking
-    a phase take a spare member covering it from a nearby network (MODEL.md §4 step 3).
+    a phase take a spare member covering it from a nearby network (docs/ODD.md §7.2).
     """
     count = len(firms)
     if count == 0:
@@ -150,7 +150,7 @@ def _fill_missing_phases(networks: list[list[int]], covers: np.ndarray, centroid
     at least one member in each of that member's phases: preferably a member whose
     every phase the donor has above its target (depth kept), else one it has at least
     twice (coverage before depth). The receiver must have room. So coverage only
-    improves, with nearby firms ("where the region allows", MODEL.md §4.3).
+    improves, with nearby firms ("where the region allows", docs/ODD.md §7.2).
     """
     counts = np.array([covers[team].sum(axis=0) for team in networks])
     tree = cKDTree(centroids)

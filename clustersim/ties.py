@@ -1,4 +1,4 @@
-"""Trust ties between firms (MODEL.md §4 step 6).
+"""Trust ties between firms (docs/ODD.md §7.5).
 
 A tie is an undirected pair of firms with a trust level in (floor, 1]. A successful
 joint job raises trust by ``gain × cooperativeness × (1 − trust)``; every month trust

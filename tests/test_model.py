@@ -212,7 +212,7 @@ def test_baseline_is_alive_not_flat():
     for column in ("mean_degree", "clustering", "avg_path_length", "density",
                    "largest_component_share", "degree_gini", "firms_alive", "employment"):
         assert ts[column].nunique() > 5, column
-    # The knowledge race stays bounded (MODEL.md §4 step 5): no explosion, no collapse.
+    # The knowledge race stays bounded (docs/ODD.md §7.4): no explosion, no collapse.
     ratio = ts["mean_knowledge"] / ts["mean_novelty"]
     assert ratio.min() > 0.7 and ratio.max() < 1.5
 

@@ -196,7 +196,7 @@ def test_scarce_phases_could_reach_every_network(seed):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_scarce_phases_are_spread_over_all_networks(seed):
-    # MODEL.md §4 step 3: networks "built to cover the whole value chain ... where the region
+    # docs/ODD.md §7.2: networks "built to cover the whole value chain ... where the region
     # allows". Without the repair pass 14-23% of networks here lacked a phase entirely.
     counts, _supply, _networks = scarce_phase_networks(seed)
     assert (counts >= 1).all(axis=1).mean() > 0.95

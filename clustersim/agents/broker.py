@@ -1,4 +1,4 @@
-"""Network brokers: Danish-style facilitators who build formal networks (MODEL.md §2).
+"""Network brokers: Danish-style facilitators who build formal networks (docs/ODD.md §2).
 
 A broker is an impartial facilitator based at a town: it finds participants, sells
 them the idea, groups them into networks, builds trust between them and brings

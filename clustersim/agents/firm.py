@@ -2,7 +2,7 @@
 
 Every month touches every firm's cash, capacity, knowledge and capabilities, so
 those live in :class:`FirmState` arrays indexed by the firm's ``idx``
-(ARCHITECTURE: hot state in numpy). A :class:`Firm` is the Mesa agent that reads
+(docs/developing.md: hot state in numpy). A :class:`Firm` is the Mesa agent that reads
 and writes its own row; firms are never re-indexed, an exit only clears ``alive``.
 """
 

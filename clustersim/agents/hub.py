@@ -1,4 +1,4 @@
-"""Service hubs: factor-creating service centres at a town centre (MODEL.md §2 ServiceHub).
+"""Service hubs: factor-creating service centres at a town centre (docs/ODD.md §2).
 
 ERVET's sector centres in Emilia-Romagna (CITER, RESFOR, SVEX) are paid by member
 fees plus public seed money and deliver training, market intelligence, a capability
@@ -129,7 +129,7 @@ class ServiceHub(mesa.Agent):
     def hold_meetings(self, chance: float, trust: float) -> np.ndarray:
         """Each member meets another member with ``chance`` × level: a weak tie forms or firms up.
 
-        Hub co-membership creates weak ties (MODEL.md §2; face-to-face interaction at joint
+        Hub co-membership creates weak ties (docs/ODD.md §2; face-to-face interaction at joint
         activities, 003:L326-330). A new tie starts at ``trust`` (a bit above the ties'
         floor); an existing one gains a twentieth of its distance to 1 (never less than
         ``trust``). Returns the firms that took part (either side of a meeting).

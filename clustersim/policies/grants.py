@@ -1,4 +1,4 @@
-"""Challenge grants: competitive calls that fund joint projects of consortia (MODEL.md §5).
+"""Challenge grants: competitive calls that fund joint projects of consortia (docs/ODD.md §7.9).
 
 Arkansas-style: consortia of three or more firms propose joint work; the best
 proposals get a grant for half the project cost, the firms pay the other half
@@ -84,7 +84,7 @@ class _Proposal:
 
 @register
 class ChallengeGrantsPolicy(Policy):
-    """Challenge grants: periodic calls fund the best consortia's joint projects (MODEL.md §5).
+    """Challenge grants: periodic calls fund the best consortia's joint projects (docs/ODD.md §7.9).
 
     Every ``call_every`` months while the programme runs a call opens with the money
     not yet committed spread over the calls left. Lead firms (and brokers, when a
@@ -335,7 +335,7 @@ class ChallengeGrantsPolicy(Policy):
         grant = (1.0 - cfg.match_share) * cost
         gain = cfg.knowledge_gain
         if model.university is not None:
-            gain *= 1.0 + model.university.effect  # a research partner (MODEL.md §2)
+            gain *= 1.0 + model.university.effect  # a research partner (docs/ODD.md §2)
         for m in members:
             f.cash[m] -= cost  # the whole monthly cost; the grant share comes back below
             model.ledger["project_spend"] += cost

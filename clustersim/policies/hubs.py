@@ -1,4 +1,4 @@
-"""Factor-creating service hubs: public seed money for sector service centres (MODEL.md §2, §5).
+"""Factor-creating service hubs: public seed money for sector service centres (docs/ODD.md §2, §7.11).
 
 ERVET's centres in Emilia-Romagna (CITER, RESFOR, SVEX) and Denmark's DATCH: firms
 pay fees for services, public money seeds the centre, and few ever become
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from clustersim.teams import Job
 
 # A member that has not actively used its hub for this many months may leave
-# (chance ``leave_rate`` a month): membership is told from active use (MODEL.md §5).
+# (chance ``leave_rate`` a month): membership is told from active use (docs/ODD.md §7.11).
 USE_MONTHS = 6
 # Non-members judge a hub by what its members gain only once it has this many members;
 # before that only the known saving of shared equipment counts.

@@ -64,7 +64,7 @@ class BrokersPolicy(Recruitment, Formation, StageGrants, Activities, Norms, Poli
         self.counts: Counter[str] = Counter()
         self.started = False
         self.campaign_on = False
-        # What team formation reads, rebuilt every month (MODEL.md §8: O(1) per order).
+        # What team formation reads, rebuilt every month (docs/developing.md, performance: O(1) per order).
         self._referrals: dict[int, list[list[int]]] = {}  # client → per phase: fellow clients
         self._coproducers: dict[int, list[list[int]]] = {}  # member → per phase: co-members
         self._idle_pool: dict[int, list[list[int]]] = {}  # member → per phase: idle co-members

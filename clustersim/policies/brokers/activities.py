@@ -35,7 +35,7 @@ class Activities:
             rows = covers[firms]
             return [[firms[k] for k in np.flatnonzero(rows[:, p]).tolist()] for p in range(phases)]
 
-        # Referrals: a broker's clients are candidate partners of each other (MODEL.md §2).
+        # Referrals: a broker's clients are candidate partners of each other (docs/ODD.md §2).
         self._referrals = {}
         if running:
             for broker in self.brokers:

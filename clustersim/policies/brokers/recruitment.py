@@ -62,7 +62,7 @@ class Recruitment:
 
         A firm not yet in an active formal network, nor anyone's client, agrees with a
         monthly chance recruitment × cooperativeness × (threat + awareness lift while
-        the campaign runs) (MODEL.md §2).
+        the campaign runs) (docs/ODD.md §2).
         """
         model, cfg = self.model, self.config
         hiring = [b for b in self.brokers if b.working and b.room > 0]

@@ -9,7 +9,8 @@ Usage::
 Prints, never asserts (the numbers depend on the machine and its load):
 
 - **throughput**: the same runs swept with the ``serial`` backend and with
-  ``processes`` on every core, each into a fresh results store: small runs (100 firms ×
+  ``processes`` on every core, each by ``clustersim.run_experiment`` (what ``clustersim
+  sweep`` runs: checks, store, runs) into a fresh results store: small runs (100 firms ×
   60 months) and runs the size of ``policy_comparison``'s (200 firms × 120 months), 24
   of each by default; runs per minute and the speed-up. The processes figure includes
   starting the worker processes (each imports clustersim and Mesa, a few seconds),
@@ -40,46 +41,39 @@ from pathlib import Path
 SPEED_UP_TARGET = 1.7
 
 
-def specs(runs: int, firms: int, months: int, experiment: str = "bench") -> list:
-    from clustersim.experiments.spec import RunSpec
+def experiment(runs: int, firms: int, months: int):
+    """Two arms of the baseline scenario (calm and volatile markets), ``runs`` runs in all
+    (rounded up to an even number: one replication gives one run of each arm)."""
+    from clustersim.experiments.design import Experiment
 
-    arms = [("baseline", {}), ("volatile", {"market.volatility": 0.4})]
-    return [
-        RunSpec(
-            experiment=experiment,
-            point=i % 2,
-            arm=arms[i % 2][0],
-            label=arms[i % 2][0],
-            levels={},
-            scenario="baseline",
-            overrides={"firms.count": firms, **arms[i % 2][1]},
-            replication=i // 2,
-            seed=10_000 + i // 2,
-            steps=months,
-            record_every=1,
-        )
-        for i in range(runs)
-    ]
+    return Experiment(
+        name="bench",
+        master_seed=10_000,
+        replications=(runs + 1) // 2,
+        steps=months,
+        common={"firms.count": firms},
+        arms=[
+            {"name": "baseline", "scenario": "baseline"},
+            {"name": "volatile", "scenario": "baseline", "set": {"market.volatility": 0.4}},
+        ],
+    )
 
 
 def sweep(
     runs: int, firms: int, months: int, backend: str, workers: int | None, folder: Path
 ) -> dict:
-    """One sweep into a new store; wall seconds and what it did."""
-    from clustersim.experiments.runner import run_sweep
-    from clustersim.experiments.store import ResultsStore
+    """One sweep into a new store, as ``clustersim sweep`` makes it; wall seconds and what it did."""
+    from clustersim.experiments.sweep import run_experiment
 
-    todo = specs(runs, firms, months)
-    meta = {"experiment": "bench", "fingerprint": f"{backend}-{runs}-{firms}-{months}"}
+    study = experiment(runs, firms, months)
     path = folder / f"{backend}-{runs}.duckdb"
     started, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
-    with ResultsStore.open_for_sweep(path, meta) as store:
-        summary = run_sweep(todo, store, backend=backend, workers=workers)
+    result = run_experiment(study, path, backend, workers=workers)
     wall = time.perf_counter() - started
     return {
         "wall": wall,
-        "done": summary.done,
-        "failed": summary.failed,
+        "done": result.done,
+        "failed": result.failed,
         "main_cpu": time.process_time() - cpu,
         "workers_cpu": _children_cpu() - children,
         "store_mb": path.stat().st_size / 1e6,
@@ -110,7 +104,7 @@ def pool_start_seconds(workers: int) -> float:
 
 
 def throughput(runs: int, firms: int, months: int, workers: int, repeat: int) -> None:
-    import clustersim.experiments.execute  # noqa: F401 -- imports are not the sweep's time
+    import clustersim.experiments.sweep  # noqa: F401 -- imports are not the sweep's time
 
     # No warm-up run here: like `clustersim sweep`, the serial sweep starts in a process
     # that has imported clustersim but run nothing, as each worker of the pool does.
@@ -158,7 +152,7 @@ def throughput(runs: int, firms: int, months: int, workers: int, repeat: int) ->
 
 def memory_child(runs: int, workers: int) -> None:
     """In a fresh interpreter: one sweep of tiny runs; print peak RSS as JSON."""
-    for module in ("execute", "runner", "store"):  # imports are not the sweep's memory
+    for module in ("execute", "runner", "store", "sweep"):  # imports are not the sweep's memory
         importlib.import_module(f"clustersim.experiments.{module}")
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -17,13 +17,14 @@ __all__ = [
     "__version__",
     "load_scenario",
     "parse_scenario",
+    "run_experiment",
     "run_scenario",
     "scenario_from_dict",
 ]
 
 
 def __getattr__(name: str):
-    """Import the model lazily, so the CLI answers --help without loading Mesa."""
+    """Import the model and the sweep lazily, so the CLI answers --help without loading Mesa."""
     if name == "ClusterModel":
         from clustersim.model import ClusterModel
 
@@ -32,4 +33,8 @@ def __getattr__(name: str):
         from clustersim.api import run_scenario
 
         return run_scenario
+    if name == "run_experiment":
+        from clustersim.experiments.sweep import run_experiment
+
+        return run_experiment
     raise AttributeError(f"module 'clustersim' has no attribute {name!r}")

@@ -225,161 +225,117 @@ def dashboard(
 # --------------------------------------------------------------------------- sweep, export
 
 EXIT_FAILED_RUNS = 3  # the sweep ended, but some runs of the design failed (see docs/sweeps.md)
-DEFAULT_RESULTS_ROOT = Path("results")
 DRY_RUN_ROWS = 40  # design points listed by --dry-run (the rest are counted)
+
+ExperimentArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="EXPERIMENT",
+        help="An experiment file (experiments/policy_comparison.toml) or the name of a "
+        "shipped experiment (policy_comparison).",
+        show_default=False,
+    ),
+]
+BackendOption = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        metavar="serial|processes|dask",
+        help="Where runs are computed: in this process, in worker processes on all "
+        "cores, or on a Dask cluster.",
+    ),
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Worker processes (processes, and dask without --scheduler); default: all cores.",
+        show_default=False,
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 (with --backend dask; "
+        "without it, a local Dask cluster).",
+        show_default=False,
+    ),
+]
+StoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        metavar="PATH",
+        help="The results store (DuckDB file). Default: results/<experiment>.duckdb; a trial "
+        "with --steps or --set values gets its own, results/<experiment>-trial-<hash>.duckdb.",
+        show_default=False,
+    ),
+]
+ReplicationsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--replications",
+        help="Replications of every design point (default: the file's). More can be "
+        "added later to the same store.",
+        show_default=False,
+    ),
+]
+SweepStepsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--steps", help="Months every run lasts (default: the file's).", show_default=False
+    ),
+]
+RetryFailedOption = Annotated[
+    bool, typer.Option("--retry-failed", help="Run again the runs stored as failed.")
+]
+DryRunOption = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Print the design points, the runs and how long they "
+        "should take; run and write nothing.",
+    ),
+]
 
 
 @app.command()
 def sweep(
-    experiment: Annotated[
-        str,
-        typer.Argument(
-            metavar="EXPERIMENT",
-            help="An experiment file (experiments/policy_comparison.toml) or the name of a "
-            "shipped experiment (policy_comparison).",
-            show_default=False,
-        ),
-    ],
-    backend: Annotated[
-        str,
-        typer.Option(
-            "--backend",
-            metavar="serial|processes|dask",
-            help="Where runs are computed: in this process, in worker processes on all "
-            "cores, or on a Dask cluster.",
-        ),
-    ] = "processes",
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            min=1,
-            help="Worker processes (processes, and dask without --scheduler); default: all cores.",
-            show_default=False,
-        ),
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler",
-            metavar="ADDRESS",
-            help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 (with --backend dask; "
-            "without it, a local Dask cluster).",
-            show_default=False,
-        ),
-    ] = None,
-    store: Annotated[
-        Path | None,
-        typer.Option(
-            "--store",
-            metavar="PATH",
-            help="The results store (DuckDB file). Default: results/<experiment>.duckdb, with "
-            "-steps<M> and the --set values in the name when those are given.",
-            show_default=False,
-        ),
-    ] = None,
-    replications: Annotated[
-        int | None,
-        typer.Option(
-            "--replications",
-            help="Replications of every design point (default: the file's). More can be "
-            "added later to the same store.",
-            show_default=False,
-        ),
-    ] = None,
-    steps: Annotated[
-        int | None,
-        typer.Option(
-            "--steps", help="Months every run lasts (default: the file's).", show_default=False
-        ),
-    ] = None,
+    experiment: ExperimentArgument,
+    backend: BackendOption = "processes",
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    store: StoreOption = None,
+    replications: ReplicationsOption = None,
+    steps: SweepStepsOption = None,
     assignments: SetOption = None,
-    retry_failed: Annotated[
-        bool,
-        typer.Option("--retry-failed", help="Run again the runs stored as failed."),
-    ] = False,
-    dry_run: Annotated[
-        bool,
-        typer.Option(
-            "--dry-run",
-            help="Print the design points, the runs and how long they "
-            "should take; run and write nothing.",
-        ),
-    ] = False,
+    retry_failed: RetryFailedOption = False,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Run an experiment's runs, storing each as it finishes; rerun to resume."""
-    from clustersim.experiments.design import ExperimentError
-    from clustersim.experiments.runner import BACKENDS, SweepInterrupted, available_cores
+    from clustersim.experiments import sweep as sweeps
+    from clustersim.experiments.design import load_experiment
     from clustersim.experiments.spec import StoreError
 
-    if backend not in BACKENDS:
-        _fail(f"--backend {backend!r} is not allowed: choose {', '.join(BACKENDS)}")
-    if scheduler is not None and backend != "dask":
-        _fail("--scheduler is for --backend dask")
-    if backend == "serial" and workers not in (None, 1):
-        _fail("--workers is for --backend processes or dask (serial runs one at a time)")
-    if scheduler is not None and workers is not None:
-        _fail("--workers is not used with --scheduler: the cluster's workers run the sweep")
-
     try:
-        overrides: dict[str, Any] = {}
-        for assignment in assignments or []:
-            key, value = parse_override(assignment)
-            overrides[key] = value
-        design = _design_module()
-        loaded = design.load_experiment(experiment)
-        specs = design.expand(
-            loaded, replications=replications, steps=steps, overrides=overrides or None
-        )
-        meta = _sweep_meta(design, loaded, steps, overrides)
-    except (ExperimentError, ScenarioError) as exc:
+        sweeps.check_options(backend, workers, scheduler)
+        overrides = _overrides(assignments)
+        loaded = load_experiment(experiment)
+        design = {"replications": replications, "steps": steps, "overrides": overrides}
+        if dry_run:
+            planned = sweeps.plan_sweep(loaded, store, **design)
+            slots = _planned_workers(backend, workers, scheduler)
+            _print_dry_run(planned, planned.resume(retry_failed), backend, slots)
+            return
+        result = _run_experiment(loaded, store, backend, **design, retry_failed=retry_failed,
+                                 workers=workers, scheduler=scheduler)
+    except (ScenarioError, StoreError, sweeps.SweepOptionError) as exc:
         _fail(str(exc))
-    store_path = store if store is not None else _default_store(loaded, steps, overrides)
-    _check_store_path(store_path)
-    try:
-        from clustersim.experiments.store import ResultsStore
-
-        exists = ResultsStore.check_for_sweep(store_path, meta)
-    except StoreError as exc:
-        _fail(str(exc))
-
-    slots = 1 if backend == "serial" else workers or (None if scheduler else available_cores())
-    if dry_run:
-        _print_dry_run(design, loaded, specs, store_path, exists, retry_failed, backend, slots)
-        return
-
-    engine = None
-    restore_sigterm = _sigterm_as_interrupt()
-    try:
-        engine = _start_backend(backend, workers, scheduler)
-        slots = engine.slots
-        used = f"{engine.name}, {slots} worker{'s' if slots != 1 else ''}"
-        progress = _SweepProgress(loaded.name)
-        with ResultsStore.open_for_sweep(store_path, meta) as results:
-            try:
-                summary = _run_sweep(specs, results, engine, retry_failed, progress)
-            except SweepInterrupted as stop:
-                counts = results.counts()
-                done = counts.get("done", 0)
-                typer.echo(
-                    f"\ninterrupted: {stop.summary.finished} runs finished in this sweep; "
-                    f"{done} done runs are stored in {store_path} "
-                    f"({done} of {stop.summary.total} in the design). Run the same command "
-                    "again to resume where it stopped.",
-                    err=True,
-                )
-                raise typer.Exit(EXIT_INTERRUPTED) from None
-    except StoreError as exc:
-        _fail(str(exc))
-    except KeyboardInterrupt:
-        typer.echo("\ninterrupted before any run started: nothing was run", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    finally:
-        restore_sigterm()
-        if engine is not None:
-            engine.close()
-    _print_sweep_summary(loaded.name, summary, store_path, used)
-    if not summary.complete:
+    _print_sweep_summary(result)
+    if not result.complete:
         raise typer.Exit(EXIT_FAILED_RUNS)
 
 
@@ -418,83 +374,49 @@ def export(
         typer.echo(f"wrote {path}")
 
 
-def _run_sweep(
-    specs: list[Any], results: Any, engine: Any, retry_failed: bool, progress: Any
-) -> Any:
-    """:func:`~clustersim.experiments.runner.run_sweep` with the CLI's backend and progress."""
-    from clustersim.experiments.runner import run_sweep
+def _run_experiment(experiment: Any, store: Path | None, backend: str, **options: Any) -> Any:
+    """:func:`~clustersim.experiments.sweep.run_experiment` with the CLI's progress display;
+    Ctrl-C and SIGTERM (a batch system's time limit) end it cleanly with code 130."""
+    from clustersim.experiments.sweep import ExperimentInterrupted, run_experiment
 
-    return run_sweep(specs, results, backend=engine, retry_failed=retry_failed, progress=progress)
-
-
-def _design_module() -> Any:
-    from clustersim.experiments import design
-
-    return design
-
-
-def _sweep_meta(
-    design: Any, experiment: Any, steps: int | None, overrides: dict[str, Any]
-) -> dict[str, str]:
-    """The store's meta rows; ``steps`` and ``overrides`` say how the runs were made, so a
-    store of other runs can be told apart in words."""
-    from clustersim.experiments.spec import canonical_json
-
-    meta = design.store_meta(experiment, steps=steps, overrides=overrides or None)
-    meta["steps"] = str(steps if steps is not None else experiment.steps)
-    meta["record_every"] = str(experiment.record_every)
-    meta["overrides"] = canonical_json(overrides)
-    return meta
+    restore_sigterm = _sigterm_as_interrupt()
+    try:
+        return run_experiment(
+            experiment, store, backend, progress=_SweepProgress(experiment.name), **options
+        )
+    except ExperimentInterrupted as stop:
+        result = stop.result
+        typer.echo(
+            f"\ninterrupted: {result.finished} runs finished in this sweep; "
+            f"{result.stored} done runs are stored in {result.store} "
+            f"({result.stored} of {result.total} in the design). Run the same command "
+            "again to resume where it stopped.",
+            err=True,
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt:
+        typer.echo("\ninterrupted before any run started: nothing was run", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        restore_sigterm()
 
 
-def _default_store(experiment: Any, steps: int | None, overrides: dict[str, Any]) -> Path:
-    """results/<experiment>.duckdb; a trial with other steps or --set values gets its own
-    file (e.g. results/policy_comparison-steps24.duckdb), so it never blocks the study's."""
-    import hashlib
+def _planned_workers(backend: str, workers: int | None, scheduler: str | None) -> int | None:
+    """The workers a sweep would have, for --dry-run (None: a Dask cluster's, unknown here)."""
+    from clustersim.experiments.runner import available_cores
 
-    from clustersim.experiments.spec import canonical_json
-
-    parts = [experiment.name]
-    if steps is not None and steps != experiment.steps:
-        parts.append(f"steps{steps}")
-    if overrides:
-        readable = "-".join(f"{key}={canonical_json(value)}" for key, value in overrides.items())
-        readable = re.sub(r"[^A-Za-z0-9._=-]+", "_", readable).strip("._")
-        if len(readable) > 60:
-            readable = "set" + hashlib.sha256(canonical_json(overrides).encode()).hexdigest()[:8]
-        parts.append(readable)
-    return DEFAULT_RESULTS_ROOT / ("-".join(parts) + ".duckdb")
-
-
-def _check_store_path(path: Path) -> None:
-    """Refuse a store path whose folder could not be created or written, before anything runs."""
-    if path.is_dir():
-        _fail(f"--store {path}: is a folder; give a file name, e.g. {path / 'study.duckdb'}")
-    _check_folder_for(path.parent, f"--store {path}")
+    if backend == "serial":
+        return 1
+    return workers or (None if scheduler else available_cores())
 
 
 def _check_folder_for(folder: Path, option: str) -> None:
     """Refuse a folder that could not be created or written in (``option`` names the input)."""
-    if folder.exists() and not folder.is_dir():
-        _fail(f"{option}: {folder} is a file, not a folder")
-    ancestor = folder
-    while not ancestor.exists() and ancestor.parent != ancestor:
-        ancestor = ancestor.parent
-    if ancestor.exists() and not ancestor.is_dir():
-        _fail(f"{option}: {ancestor} is a file, not a folder")
-    if ancestor.exists() and not os.access(ancestor, os.W_OK | os.X_OK):
-        _fail(f"{option}: no permission to write in {ancestor}")
+    from clustersim.experiments.sweep import folder_problem
 
-
-def _start_backend(backend: str, workers: int | None, scheduler: str | None) -> Any:
-    """The sweep's backend; a Dask scheduler that cannot be reached is a usage error."""
-    from clustersim.experiments.runner import make_backend
-
-    try:
-        return make_backend(backend, workers=workers, scheduler=scheduler)
-    except (OSError, TimeoutError, ValueError) as exc:
-        target = f"the Dask scheduler at {scheduler}" if scheduler else f"the {backend} backend"
-        _fail(f"cannot start {target}: {exc}")
+    problem = folder_problem(folder)
+    if problem:
+        _fail(f"{option}: {problem}")
 
 
 def _sigterm_as_interrupt() -> Any:
@@ -522,38 +444,64 @@ def _duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def _print_dry_run(
-    design: Any,
-    experiment: Any,
-    specs: list[Any],
-    store_path: Path,
-    exists: bool,
-    retry_failed: bool,
-    backend: str,
-    slots: int | None,
-) -> None:
+def _trial_text(trial: dict[str, Any]) -> str:
+    """What a trial changes, as the user would type it: ``steps=24, firms.count=100``."""
+    from clustersim.experiments.design import level_text
+
+    return ", ".join(f"{key}={level_text(value)}" for key, value in trial.items())
+
+
+def _print_dry_run(planned: Any, resume: Any, backend: str, slots: int | None) -> None:
     """The design points, their runs and estimated time; what a sweep would do now."""
+    from clustersim.experiments.design import estimate_seconds
+
+    specs, store = planned.specs, planned.store
+    counts = resume.count(specs)
+    _print_design_points(planned.experiment.name, specs)
+    single_core = sum(estimate_seconds(spec) for spec in resume.pending(specs))
+    lines = [f"runs in the design: {len(specs):,}"]
+    if planned.exists:
+        not_retried = counts.skipped_failed
+        lines.append(
+            f"already in {store}: {len(resume.done):,} done, {len(resume.failed):,} failed"
+            + (f" ({not_retried:,} not retried without --retry-failed)" if not_retried else "")
+        )
+    else:
+        lines.append(f"store: {store} (new)")
+    if planned.trial:
+        lines.append(f"a trial: {_trial_text(planned.trial)} (kept in the store's meta)")
+    lines.append(
+        f"runs to make now: {counts.to_run:,}, about {_duration(single_core)} on one core"
+    )
+    if slots:
+        lines.append(
+            f"estimated wall time with {backend} on {slots} worker"
+            f"{'s' if slots != 1 else ''}: about {_duration(single_core / slots)}"
+        )
+    else:
+        lines.append(
+            "estimated wall time on the Dask cluster: the one-core time divided by its worker count"
+        )
+    lines.append("dry run: nothing was run or written")
+    for line in lines:
+        typer.echo(line)
+
+
+def _print_design_points(name: str, specs: list[Any]) -> None:
+    """A table of the design points: label, runs, estimated one-core time."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
+
+    from clustersim.experiments.design import estimate_seconds
 
     points: dict[int, list[Any]] = {}
     for spec in specs:
         entry = points.setdefault(spec.point, [spec.label, 0, 0.0])
         entry[1] += 1
-        entry[2] += design.estimate_seconds(spec)
-    done: set[str] = set()
-    failed: set[str] = set()
-    if exists:
-        from clustersim.experiments.store import ResultsStore
-
-        with ResultsStore.open_read_only(store_path) as stored:
-            done, failed = stored.finished_ids(), stored.failed_ids()
-    to_run = [s for s in specs if s.run_id not in done and (retry_failed or s.run_id not in failed)]
-    single_core = sum(design.estimate_seconds(spec) for spec in to_run)
-
+        entry[2] += estimate_seconds(spec)
     table = Table(
-        title=f"{experiment.name}: {len(points)} design points × "
+        title=f"{name}: {len(points)} design points × "
         f"{len({s.replication for s in specs})} replications"
     )
     table.add_column("#", justify="right", style="dim")
@@ -570,70 +518,46 @@ def _print_dry_run(
             str(sum(r[1] for r in rest)),
             _duration(sum(r[2] for r in rest)),
         )
-    console = Console()
-    console.print(table)
-    lines = [f"runs in the design: {len(specs):,}"]
-    if exists:
-        skipped_failed = 0 if retry_failed else len(failed & {s.run_id for s in specs})
-        lines.append(
-            f"already in {store_path}: {len(done):,} done, {len(failed):,} failed"
-            + (
-                f" ({skipped_failed:,} not retried without --retry-failed)"
-                if skipped_failed
-                else ""
-            )
-        )
-    else:
-        lines.append(f"store: {store_path} (new)")
-    lines.append(f"runs to make now: {len(to_run):,}, about {_duration(single_core)} on one core")
-    if slots:
-        lines.append(
-            f"estimated wall time with {backend} on {slots} worker"
-            f"{'s' if slots != 1 else ''}: about {_duration(single_core / slots)}"
-        )
-    else:
-        lines.append(
-            "estimated wall time on the Dask cluster: the one-core time divided by its worker count"
-        )
-    lines.append("dry run: nothing was run or written")
-    for line in lines:
-        typer.echo(line)
+    Console().print(table)
 
 
-def _print_sweep_summary(name: str, summary: Any, store_path: Path, used: str) -> None:
+def _print_sweep_summary(result: Any) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=f"sweep {name}", show_header=False)
+    table = Table(title=f"sweep {result.experiment}", show_header=False)
     table.add_column("", style="dim")
     table.add_column("", justify="right")
     rows = [
-        ("runs in the design", f"{summary.total:,}"),
-        ("done in this sweep", f"{summary.done:,}"),
-        ("failed in this sweep", f"{summary.failed:,}"),
-        ("already done (skipped)", f"{summary.skipped:,}"),
+        ("runs in the design", f"{result.total:,}"),
+        ("done in this sweep", f"{result.done:,}"),
+        ("failed in this sweep", f"{result.failed:,}"),
+        ("already done (skipped)", f"{result.skipped:,}"),
     ]
-    if summary.skipped_failed:
-        rows.append(("failed before, not retried", f"{summary.skipped_failed:,}"))
-    rows += [("time", _duration(summary.seconds)), ("backend", used)]
+    if result.skipped_failed:
+        rows.append(("failed before, not retried", f"{result.skipped_failed:,}"))
+    if result.trial:
+        rows.append(("a trial", _trial_text(result.trial)))
+    workers = f"{result.workers} worker{'s' if result.workers != 1 else ''}"
+    rows += [("time", _duration(result.seconds)), ("backend", f"{result.backend}, {workers}")]
     for label, value in rows:
         table.add_row(Text(label), Text(value))
     console = Console()
     console.print(table)
-    for spec, error in summary.failures[:10]:
+    for spec, error in result.failures[:10]:
         typer.echo(
             f"  failed: {spec.label} · replication {spec.replication} (run {spec.run_id}): {error}"
         )
-    unfinished = summary.failed + summary.skipped_failed
+    unfinished = result.failed + result.skipped_failed
     if unfinished:
         typer.echo(
             f"{unfinished:,} runs failed: their errors are in the store's runs table "
             "(SELECT label, replication, error FROM runs WHERE status = 'failed'); "
             "rerun them with --retry-failed."
         )
-    typer.echo(f"store: {store_path}")
-    typer.echo(f"next: clustersim report {store_path} -o report.html")
+    typer.echo(f"store: {result.store}")
+    typer.echo(f"next: clustersim report {result.store} -o report.html")
 
 
 class _SweepProgress:
@@ -750,29 +674,25 @@ def _load(
 ) -> Scenario:
     """The scenario at ``spec`` with ``--set`` overrides and ``extra`` applied, or exit 2."""
     try:
-        overrides: dict[str, Any] = {}
-        for assignment in assignments or []:
-            key, value = parse_override(assignment)
-            overrides[key] = value
-        overrides.update(extra or {})
-        return load_scenario(spec, overrides)
+        return load_scenario(spec, {**_overrides(assignments), **(extra or {})})
     except ScenarioError as exc:
         _fail(str(exc))
+
+
+def _overrides(assignments: list[str] | None) -> dict[str, Any]:
+    """``--set KEY=VALUE`` options → {canonical dotted key: value}; ScenarioError if one is bad."""
+    overrides: dict[str, Any] = {}
+    for assignment in assignments or []:
+        key, value = parse_override(assignment)
+        overrides[key] = value
+    return overrides
 
 
 def _check_out_dir(path: Path) -> None:
     """Refuse an output folder that could not be created or written, before the run starts."""
     if path.exists() and not path.is_dir():
         _fail(f"--out {path}: exists and is not a folder")
-    ancestor = path
-    while not ancestor.exists():
-        if ancestor.parent == ancestor:
-            break
-        ancestor = ancestor.parent
-    if ancestor.exists() and not ancestor.is_dir():
-        _fail(f"--out {path}: {ancestor} is a file, not a folder")
-    if ancestor.exists() and not os.access(ancestor, os.W_OK | os.X_OK):
-        _fail(f"--out {path}: no permission to write in {ancestor}")
+    _check_folder_for(path, f"--out {path}")
 
 
 def _fail(message: str) -> NoReturn:

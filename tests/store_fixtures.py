@@ -9,6 +9,7 @@ tests that damage a store copy it first.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import shutil
 import tempfile
@@ -142,6 +143,15 @@ def morris_store() -> Path:
                "calc_second_order": False, "matrix": x.tolist()}
     meta = make_meta("tiny_morris", sampler=sampler)
     return write_store(_root() / "tiny_morris.duckdb", meta, [(s, execute(s)) for s in specs])
+
+
+def digest(path: Path) -> dict[str, str]:
+    """Hashes of a store and its write-ahead log (what 'unchanged' means)."""
+    out = {}
+    for candidate in (path, path.with_name(path.name + ".wal")):
+        if candidate.exists():
+            out[candidate.name] = hashlib.sha256(candidate.read_bytes()).hexdigest()
+    return out
 
 
 def copy_store(source: Path, folder: Path) -> Path:

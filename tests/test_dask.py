@@ -1,7 +1,8 @@
 """The Dask backend: same results as serial, failed tasks become failed runs.
 
-Kept in its own module (docs/developing.md T8): a threaded LocalCluster for speed, plus one
-test on worker processes so the specs and results really cross a pickle.
+Kept in its own module: a synchronous LocalCluster fixture and Dask's async test helpers
+(``gen_cluster``) in one module fight over the event loop. A threaded LocalCluster for
+speed, plus one test on worker processes so the specs and results really cross a pickle.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def test_dask_gives_the_same_results_as_serial(tmp_path: Path, client, serial) -
     )
     pd.testing.assert_frame_equal(summaries, serial[0])
     pd.testing.assert_frame_equal(series, serial[1])
-    assert len(summaries) == 4  # replications did not collapse into one task (T5)
+    assert len(summaries) == 4  # replications did not collapse into one task (pure=False)
 
 
 def test_a_failed_dask_task_is_a_failed_run_and_the_sweep_goes_on(tmp_path: Path, client) -> None:

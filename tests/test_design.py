@@ -26,15 +26,14 @@ from clustersim.experiments.design import (
     expand,
     experiment_from_dict,
     experiment_to_toml,
-    fingerprint,
     load_experiment,
     parse_experiment,
     salib_problem,
     sample_matrix,
     seed_for,
     shipped_experiments,
-    store_meta,
 )
+from clustersim.experiments.identity import fingerprint, store_meta
 from clustersim.experiments.spec import RunSpec
 from clustersim.scenario import ScenarioError, load_scenario
 
@@ -353,7 +352,9 @@ def test_store_meta_keys(tmp_path: Path) -> None:
     experiment = grid(tmp_path)
     meta = store_meta(experiment)
     assert set(meta) == {"experiment", "fingerprint", "experiment_toml", "baseline_arm",
-                         "factors", "sampler", "created_with"}
+                         "factors", "sampler", "created_with", "steps", "record_every",
+                         "overrides"}
+    assert (meta["steps"], meta["record_every"], meta["overrides"]) == ("30", "1", "{}")
     assert all(isinstance(v, str) for v in meta.values())
     assert meta["experiment"] == "grid" and meta["baseline_arm"] == "plain"
     assert meta["experiment_toml"] == (tmp_path / "exp.toml").read_text()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import signal
@@ -16,6 +15,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from store_fixtures import digest
 
 from clustersim.experiments.execute import versions
 from clustersim.experiments.spec import STORE_SCHEMA_VERSION, RunResult, RunSpec, schema_sql
@@ -81,15 +81,6 @@ def failed(s: RunSpec, error: str = "RuntimeError: boom") -> RunResult:
         versions=versions(),
         error=error,
     )
-
-
-def digest(path: Path) -> dict[str, str]:
-    """Hashes of a store and its write-ahead log (what 'unchanged' means)."""
-    out = {}
-    for candidate in (path, path.with_name(path.name + ".wal")):
-        if candidate.exists():
-            out[candidate.name] = hashlib.sha256(candidate.read_bytes()).hexdigest()
-    return out
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import json
 import os
 import re
 import signal
@@ -15,8 +15,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from store_fixtures import digest
 from typer.testing import CliRunner
 
+import clustersim
 from clustersim import cli
 from clustersim.experiments.store import ResultsStore
 
@@ -55,14 +57,6 @@ def write_experiment(
 
 def invoke(*args: str):
     return runner.invoke(cli.app, list(args))
-
-
-def digest(path: Path) -> dict[str, str]:
-    out = {}
-    for candidate in (path, path.with_name(path.name + ".wal")):
-        if candidate.exists():
-            out[candidate.name] = hashlib.sha256(candidate.read_bytes()).hexdigest()
-    return out
 
 
 def tables(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -125,11 +119,24 @@ def test_dry_run_lists_points_and_writes_nothing(here: Path) -> None:
     assert not (here / "results").exists()
 
 
+def dry_run_store(*args: str) -> tuple[str, str]:
+    """The store ``clustersim sweep tiny.toml --dry-run ARGS`` names, and its output."""
+    result = invoke("sweep", "tiny.toml", "--dry-run", *args)
+    assert result.exit_code == 0, result.output
+    match = re.search(r"store: (\S+) \(new\)", result.stdout)
+    assert match, result.stdout
+    return match.group(1), result.stdout
+
+
 def test_a_trial_with_other_steps_or_values_gets_its_own_store(here: Path) -> None:
-    result = invoke(
-        "sweep", "tiny.toml", "--dry-run", "--steps", "6", "--set", "market.volatility=0.3"
-    )
-    assert "results/tiny-steps6-market.volatility=0.3.duckdb (new)" in result.stdout
+    trial, out = dry_run_store("--steps", "6", "--set", "market.volatility=0.3")
+    assert re.fullmatch(r"results/tiny-trial-[0-9a-f]{8}\.duckdb", trial)
+    assert "a trial: steps=6, market.volatility=0.3 (kept in the store's meta)" in out
+    # the same trial, however written, finds the same store; more replications too
+    assert dry_run_store("--set", "volatility=0.3", "--steps", "6", "--replications", "5")[0] == trial
+    assert dry_run_store("--steps", "6")[0] not in (trial, "results/tiny.duckdb")
+    study, out = dry_run_store("--steps", "12")  # the file's own steps: the study itself
+    assert study == "results/tiny.duckdb" and "a trial" not in out
 
 
 # --------------------------------------------------------------------------- sweeping
@@ -262,6 +269,85 @@ def test_export_parquet(swept: Path, here: Path) -> None:
     assert not (here / "parquet2").exists()
     onto_file = invoke("export", str(swept), "--parquet", "tiny.toml")
     assert onto_file.exit_code == 2 and "not a folder" in onto_file.stderr
+
+
+# --------------------------------------------------------------------------- from Python
+
+
+def comparable(path: Path) -> tuple[dict[str, str], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A store's meta and tables, without what differs between two sweeps of the same runs."""
+    with ResultsStore.open_read_only(path) as store:
+        meta = store.meta()
+    runs, summaries, series = tables(path)
+    return meta, runs.drop(columns=["started", "seconds"]), summaries, series
+
+
+def test_run_experiment_writes_the_store_the_cli_writes_and_resumes(here: Path) -> None:
+    from clustersim.experiments.sweep import SweepResult
+
+    trial = {"steps": 6, "overrides": {"firms.count": 30}}
+    by_cli = invoke(
+        "sweep", "tiny.toml", "--backend", "serial", "--steps", "6", "--set", "firms.count=30"
+    )
+    assert by_cli.exit_code == 0, by_cli.output
+    cli_store = Path(re.search(r"store: (\S+)", by_cli.stdout).group(1))
+    assert cli_store.parent == Path("results") and cli_store.name.startswith("tiny-trial-")
+
+    result = clustersim.run_experiment("tiny.toml", "python.duckdb", "serial", **trial)
+    assert isinstance(result, SweepResult) and result.store == Path("python.duckdb")
+    assert (result.done, result.failed, result.skipped, result.complete) == (4, 0, 0, True)
+    assert result.trial == {"steps": 6, "firms.count": 30} and result.seconds > 0
+    cli_meta, *cli_tables = comparable(cli_store)
+    py_meta, *py_tables = comparable(here / "python.duckdb")
+    assert py_meta == cli_meta and json.loads(py_meta["overrides"]) == {"firms.count": 30}
+    for ours, theirs in zip(py_tables, cli_tables, strict=True):
+        pd.testing.assert_frame_equal(ours, theirs)
+
+    again = clustersim.run_experiment("tiny.toml", "python.duckdb", "serial", **trial)
+    assert (again.done, again.failed, again.skipped, again.complete) == (0, 0, 4, True)
+    assert set(tables(here / "python.duckdb")[0]["attempts"]) == {1}  # nothing ran again
+    # without a store it finds the CLI's: the same sweep has the same default store
+    found = clustersim.run_experiment("tiny.toml", backend="serial", **trial)
+    assert (found.store, found.done, found.skipped) == (cli_store, 0, 4)
+
+
+def test_run_experiment_checks_everything_before_it_writes(here: Path) -> None:
+    from clustersim.experiments.design import ExperimentError
+    from clustersim.experiments.spec import StoreError
+    from clustersim.experiments.sweep import SweepOptionError
+
+    before = sorted(p.name for p in here.iterdir())
+    with pytest.raises(SweepOptionError, match="--backend 'threads' is not allowed"):
+        clustersim.run_experiment("tiny.toml", backend="threads")
+    with pytest.raises(ExperimentError, match="did you mean 'volatility'"):
+        clustersim.run_experiment("tiny.toml", overrides={"market.volatilty": 0.3})
+    with pytest.raises(StoreError, match="is a folder"):
+        clustersim.run_experiment("tiny.toml", here, "serial")
+    assert sorted(p.name for p in here.iterdir()) == before
+
+
+def test_run_experiment_interrupted_keeps_what_it_stored(here: Path) -> None:
+    from clustersim.experiments.sweep import ExperimentInterrupted
+
+    class StopAfterTwo:
+        def start(self, plan) -> None:
+            pass
+
+        def advance(self, spec, result, summary) -> None:
+            if summary.finished == 2:
+                raise KeyboardInterrupt
+
+        def stop(self) -> None:
+            pass
+
+    with pytest.raises(ExperimentInterrupted) as info:
+        clustersim.run_experiment("tiny.toml", backend="serial", progress=StopAfterTwo())
+    stopped = info.value.result
+    assert (stopped.finished, stopped.stored, stopped.total) == (2, 2, 4)
+    assert stopped.store == Path("results/tiny.duckdb") and not stopped.complete
+    assert len(tables(here / stopped.store)[0]) == 2
+    rest = clustersim.run_experiment("tiny.toml", backend="serial")
+    assert (rest.done, rest.skipped, rest.complete) == (2, 2, True)
 
 
 # --------------------------------------------------------------------------- kill and resume

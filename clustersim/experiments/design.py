@@ -15,7 +15,6 @@ from the master seed and the replication number only (common random numbers).
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
@@ -427,7 +426,7 @@ def validate_design(experiment: Experiment, overrides: dict[str, Any] | None = N
         seen.add(key)
         base = bases.get(point.scenario)
         if base is None:
-            base = bases[point.scenario] = _base_scenario(point.scenario).model_dump()
+            base = bases[point.scenario] = base_scenario(point.scenario).model_dump()
         try:
             scenario_from_dict(base, source="", overrides={**point.overrides,
                                                            "steps": experiment.steps})
@@ -451,7 +450,7 @@ def _check_sampler_bounds(experiment: Experiment) -> None:
     for written, name, (low, high) in zip(experiment.sampler.parameters, problem["names"],
                                           problem["bounds"], strict=True):
         for i in range(len(experiment.arms)):
-            base = _base_scenario(_arm_scenario(experiment, i)).model_dump()
+            base = base_scenario(_arm_scenario(experiment, i)).model_dump()
             for end, value in (("low", low), ("high", high)):
                 if _number_kind(name) == "int":
                     value = math.floor(value + 0.5)
@@ -470,15 +469,15 @@ def _design_points(experiment: Experiment,
                    cli_overrides: dict[str, Any] | None = None) -> list[_Point]:
     """Arms × factor levels (file order, first factor slowest) × samples, overrides merged."""
     src = experiment.source
-    common = _canonical_overrides(experiment.common, src, "common")
-    cli = _canonical_overrides(cli_overrides or {}, src, "--set")
+    common = canonical_overrides(experiment.common, src, "common")
+    cli = canonical_overrides(cli_overrides or {}, src, "--set")
     factors = []
     for name, factor in experiment.factors.items():
         if factor.key is not None:  # a list of values for one scenario key
-            _canonical_overrides({factor.key: None}, src, f"factors.{name}",
-                                 hint="a list of values is for a scenario key; for other "
-                                 f"factors write named levels ([factors.{name}.LEVEL] tables)")
-        levels = [(level, _canonical_overrides(table, src, f"factors.{name}.{level}"))
+            canonical_overrides({factor.key: None}, src, f"factors.{name}",
+                                hint="a list of values is for a scenario key; for other "
+                                f"factors write named levels ([factors.{name}.LEVEL] tables)")
+        levels = [(level, canonical_overrides(table, src, f"factors.{name}.{level}"))
                   for level, table in factor.levels.items()]
         factors.append((name, levels))
     set_by: dict[str, str] = {}  # key → the first factor that sets it
@@ -504,7 +503,7 @@ def _design_points(experiment: Experiment,
     points = []
     for i, arm in enumerate(experiment.arms):
         scenario = _arm_scenario(experiment, i)
-        arm_set = _canonical_overrides(arm.set, src, f"arms[{i}].set")
+        arm_set = canonical_overrides(arm.set, src, f"arms[{i}].set")
         for combo in itertools.product(*[levels for _, levels in factors]):
             merged, origins = {}, {}
             for where, values in [("common", common), (f"arms[{i}].set", arm_set),
@@ -532,8 +531,8 @@ def _design_points(experiment: Experiment,
     return points
 
 
-def _canonical_overrides(values: dict[str, Any], source: str, where: str,
-                         hint: str = "") -> dict[str, Any]:
+def canonical_overrides(values: dict[str, Any], source: str, where: str,
+                        hint: str = "") -> dict[str, Any]:
     """Overrides as written → canonical dotted keys, JSON-able values; errors name ``where``."""
     out: dict[str, Any] = {}
     written: dict[str, str] = {}
@@ -606,7 +605,7 @@ def _base_scenario_cached(scenario: str, mtime: float) -> Scenario:
     return load_scenario(scenario)
 
 
-def _base_scenario(scenario: str) -> Scenario:
+def base_scenario(scenario: str) -> Scenario:
     """The scenario a RunSpec names, without overrides (cached while the file is unchanged)."""
     path = Path(scenario)
     try:
@@ -805,75 +804,9 @@ def _checked(experiment: Experiment, name: str, value: int | None, low: int, hig
     return value
 
 
-# --------------------------------------------------------------------------- store metadata
-
-
-def fingerprint(experiment: Experiment, *, steps: int | None = None,
-                overrides: dict[str, Any] | None = None) -> str:
-    """A hash of everything that fixes the runs' results.
-
-    The design points (arms, levels, scenarios and their content, merged overrides),
-    the master seed, steps and record_every; not the number of replications (a store
-    can be extended with more later), not the description nor the baseline arm.
-    """
-    specs = expand(experiment, replications=1, steps=steps, overrides=overrides)
-    scenarios = {}
-    for spec in specs:
-        if spec.scenario not in scenarios:
-            content = _base_scenario(spec.scenario).model_dump(mode="json")
-            for key in ("name", "description", "steps"):  # runs last the experiment's steps
-                content.pop(key, None)
-            content["outputs"].pop("firm_table_steps", None)
-            content["outputs"].pop("network_snapshot_steps", None)
-            scenarios[spec.scenario] = content
-    payload = canonical_json({
-        "experiment": experiment.name, "master_seed": experiment.master_seed,
-        "steps": specs[0].steps, "record_every": experiment.record_every,
-        "points": [{"arm": s.arm, "levels": s.levels, "scenario": s.scenario,
-                    "overrides": s.overrides} for s in specs],
-        "scenarios": scenarios,
-    })
-    return hashlib.sha256(payload.encode()).hexdigest()[:32]
-
-
-def store_meta(experiment: Experiment, *, steps: int | None = None,
-               overrides: dict[str, Any] | None = None) -> dict[str, str]:
-    """The results store's ``meta`` rows (all but ``schema_version``, which the store sets)."""
-    from clustersim.experiments.execute import versions
-
-    sampler = None
-    if experiment.sampler is not None:
-        problem = salib_problem(experiment)
-        assert problem is not None
-        matrix = sample_matrix(experiment)
-        assert matrix is not None
-        sampler = {"method": experiment.sampler.method, "names": problem["names"],
-                   "bounds": problem["bounds"], "num_levels": experiment.sampler.num_levels,
-                   "samples": experiment.sampler.samples,
-                   "calc_second_order": experiment.sampler.second_order,
-                   "matrix": matrix.tolist()}
-    created = dict(versions())
-    try:
-        from importlib.metadata import version
-
-        created["SALib"] = version("SALib")
-    except Exception:  # not installed as a distribution: leave it out
-        pass
-    return {
-        "experiment": experiment.name,
-        "fingerprint": fingerprint(experiment, steps=steps, overrides=overrides),
-        "experiment_toml": experiment._text if experiment._text is not None
-        else experiment_to_toml(experiment),
-        "baseline_arm": experiment.baseline_arm,
-        "factors": canonical_json({name: list(f.levels) for name, f in experiment.factors.items()}),
-        "sampler": canonical_json(sampler) if sampler is not None else "null",
-        "created_with": canonical_json(created),
-    }
-
-
 def estimate_seconds(spec: RunSpec) -> float:
     """Rough single-core seconds for one run (for ``--dry-run``): set-up plus firm-months."""
-    base = _base_scenario(spec.scenario)
+    base = base_scenario(spec.scenario)
     firms = spec.overrides.get("firms.count", base.firms.count)
     spin_up = spec.overrides.get("spin_up", base.spin_up)
     return SETUP_SECONDS + float(firms) * (spec.steps + float(spin_up)) / FIRM_MONTHS_PER_SECOND

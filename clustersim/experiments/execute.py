@@ -1,7 +1,9 @@
 """Run one :class:`~clustersim.experiments.spec.RunSpec`: the function every backend calls.
 
 It lives at module level and takes and returns plain picklable objects, so the
-``processes`` backend (spawned workers, docs/developing.md T3) and Dask workers can call it.
+``processes`` backend and Dask workers can call it: importing Mesa sets the ``spawn``
+start method (docs/developing.md T3), so a worker process imports the function by name and
+gets its spec pickled.
 It never raises: a run that fails comes back as a ``failed`` result with its error,
 so that one bad run never stops a sweep.
 """

@@ -1,6 +1,8 @@
 """Run a sweep: send run specs to a backend, store each result as soon as it comes back.
 
-The shape follows Mesa 4's runner design (TECH-NOTES T9): a **backend** computes runs
+The shape follows the runner Mesa 4 is building (executor-agnostic runners, a pluggable
+result store, per-run failure states: mesa#3768, mesa#3753), so moving to it later is
+cheap: a **backend** computes runs
 (:class:`SerialBackend`, :class:`ProcessBackend`, :class:`DaskBackend`, or anything with
 the :class:`Backend` protocol), a **store** keeps them (:class:`RunStore`, e.g.
 :class:`~clustersim.experiments.store.ResultsStore`), and every run ends ``done`` or
@@ -9,8 +11,9 @@ the :class:`Backend` protocol), a **store** keeps them (:class:`RunStore`, e.g.
 :func:`run_sweep` streams: it hands specs to the backend lazily, keeps at most
 ``max_in_flight`` runs out at a time (twice the workers by default) and records each
 result the moment it arrives, so memory stays flat however many runs a sweep has, and a
-crash loses at most the runs in flight. Runs already done in the store are skipped, so
-running the same sweep again resumes it.
+crash loses at most the runs in flight. Runs already done in the store are skipped
+(:class:`~clustersim.experiments.identity.Resume`), so running the same sweep again
+resumes it.
 
 Results do not depend on the backend: a run is a pure function of its spec.
 """
@@ -29,7 +32,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from clustersim.experiments.execute import execute, versions
-from clustersim.experiments.spec import RunResult, RunSpec
+from clustersim.experiments.identity import Resume, StoredRuns
+from clustersim.experiments.spec import RunResult, RunSpec, first_line
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -46,12 +50,8 @@ PARENT_CHECK_SECONDS = 1.0  # how often a pool worker checks that the sweep stil
 
 
 @runtime_checkable
-class RunStore(Protocol):
+class RunStore(StoredRuns, Protocol):
     """Where a sweep keeps its runs: what is done or failed, and one call per finished run."""
-
-    def finished_ids(self) -> set[str]: ...
-
-    def failed_ids(self) -> set[str]: ...
 
     def record(self, spec: RunSpec, result: RunResult) -> None: ...
 
@@ -122,6 +122,15 @@ class SweepSummary:
             self.failed == 0 and self.skipped_failed == 0 and self.done + self.skipped == self.total
         )
 
+    def add(self, spec: RunSpec, result: RunResult) -> None:
+        """Count a run this sweep finished (and name it if it failed, up to a limit)."""
+        if result.status == "done":
+            self.done += 1
+            return
+        self.failed += 1
+        if len(self.failures) < MAX_FAILED_LISTED:
+            self.failures.append((spec, first_line(result.error)))
+
 
 class SweepInterrupted(KeyboardInterrupt):
     """Ctrl-C during a sweep: what was stored stays stored; ``summary`` says how far it got."""
@@ -150,76 +159,48 @@ def run_sweep(
     ``backend`` is ``"serial"``, ``"processes"`` (``workers`` processes, default all
     cores), ``"dask"`` (``scheduler``: an address such as ``tcp://host:8786`` or a
     ``distributed.Client``; none: a LocalCluster of ``workers`` processes) or a
-    :class:`Backend`. Runs stored as failed are rerun only with ``retry_failed``.
+    :class:`Backend`. Which runs are made is :class:`~clustersim.experiments.identity.Resume`'s
+    answer: runs stored as failed are rerun only with ``retry_failed``.
     At most ``max_in_flight`` runs (default twice the backend's slots) are out at once.
 
     Ctrl-C stops it: the runs in flight are dropped, every recorded run stays, and
     :class:`SweepInterrupted` (a KeyboardInterrupt) carries the summary so far.
     """
     clock = time.perf_counter()
-    finished = store.finished_ids()
-    failed_before = store.failed_ids()
-    summary = SweepSummary()
-    seen: set[str] = set()
-    retried = 0
-    for spec in specs:  # one cheap pass to count; the runs themselves are pulled lazily
-        if spec.run_id in seen:
-            continue
-        seen.add(spec.run_id)
-        summary.total += 1
-        if spec.run_id in finished:
-            summary.skipped += 1
-        elif spec.run_id in failed_before:
-            if retry_failed:
-                retried += 1
-            else:
-                summary.skipped_failed += 1
-    del seen
-    to_run = summary.total - summary.skipped - summary.skipped_failed
-
-    def pending() -> Iterator[RunSpec]:
-        sent: set[str] = set()
-        for spec in specs:
-            rid = spec.run_id
-            if rid in finished or rid in sent or (rid in failed_before and not retry_failed):
-                continue
-            sent.add(rid)
-            yield spec
-
     if max_in_flight is not None and max_in_flight < 1:
         raise ValueError(f"max_in_flight must be at least 1, not {max_in_flight}")
+    resume = Resume.of(store, retry_failed)
+    counts = resume.count(specs)  # one cheap pass; the runs themselves are pulled lazily
+    summary = SweepSummary(
+        total=counts.total, skipped=counts.skipped, skipped_failed=counts.skipped_failed
+    )
     owned = isinstance(backend, str)
     engine: Backend | None = None
-    if to_run:  # a sweep with nothing left to do starts no workers
+    if counts.to_run:  # a sweep with nothing left to do starts no workers
         engine = (
             make_backend(backend, workers=workers, scheduler=scheduler)
             if isinstance(backend, str)
             else backend
         )
     slots = engine.slots if engine is not None else max(1, workers or 1)
-    window = max_in_flight if max_in_flight is not None else 2 * slots
     plan = SweepPlan(
-        total=summary.total,
-        to_run=to_run,
-        skipped=summary.skipped,
-        skipped_failed=summary.skipped_failed,
-        retried=retried,
+        total=counts.total,
+        to_run=counts.to_run,
+        skipped=counts.skipped,
+        skipped_failed=counts.skipped_failed,
+        retried=counts.retried,
         backend=backend if isinstance(backend, str) else backend.name,
         workers=slots,
     )
-    stream = engine.results(pending(), window) if engine is not None else iter(())
+    window = max_in_flight if max_in_flight is not None else 2 * slots
+    stream = engine.results(resume.pending(specs), window) if engine is not None else iter(())
     try:
         if progress is not None:
             progress.start(plan)
         for spec, result in stream:
             with _deferred_interrupt():  # a run is stored whole and counted, or neither
                 store.record(spec, result)
-                if result.status == "done":
-                    summary.done += 1
-                else:
-                    summary.failed += 1
-                    if len(summary.failures) < MAX_FAILED_LISTED:
-                        summary.failures.append((spec, _first_line(result.error)))
+                summary.add(spec, result)
             summary.seconds = time.perf_counter() - clock
             if progress is not None:
                 progress.advance(spec, result, summary)
@@ -308,7 +289,8 @@ class ProcessBackend:
         from concurrent.futures import ProcessPoolExecutor
 
         self.pools_started += 1
-        # spawn: what Mesa sets anyway (TECH-NOTES T3), and safe with DuckDB's threads
+        # spawn: importing Mesa sets it for the whole process anyway (mesa/batchrunner.py),
+        # and unlike fork it is safe with DuckDB's threads
         return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
@@ -398,9 +380,11 @@ class ProcessBackend:
 class DaskBackend:
     """Runs on a ``dask.distributed`` cluster: an existing scheduler, or a LocalCluster.
 
-    Every run is submitted with ``pure=False`` (TECH-NOTES T5) so replications never
-    collapse into one task; a run whose task fails (e.g. its worker died too often)
-    comes back as a failed result (T8).
+    Every run is submitted with ``pure=False``: Dask's default, ``pure=True``, gives
+    identical arguments one shared task, which could collapse replications into one.
+    Results are gathered with ``as_completed(raise_errors=False)``, which hands back a
+    failed task's error instead of raising it, so a run whose task fails (e.g. its worker
+    died too often) comes back as a failed result and the sweep goes on.
     """
 
     name = "dask"
@@ -447,7 +431,7 @@ class DaskBackend:
             spec = next(specs, None)
             if spec is None:
                 return False
-            future = self.client.submit(self.function, spec, pure=False)  # T5
+            future = self.client.submit(self.function, spec, pure=False)  # see the docstring
             in_flight[future.key] = (future, spec)
             completed.add(future)
             return True
@@ -537,8 +521,3 @@ def _deferred_interrupt() -> Iterator[None]:
             signal.signal(signum, previous)
         for signum in caught[:1]:
             held[signum](signum, None)
-
-
-def _first_line(text: str | None) -> str:
-    lines = (text or "").strip().splitlines()
-    return lines[0] if lines else "(no error message)"

@@ -125,6 +125,15 @@ class StoreError(Exception):
         self.path = path
 
 
+def first_line(error: BaseException | str | None) -> str:
+    """The first line of an error or its text, for messages that must stay on one line
+    (a DuckDB error, a run's traceback). An exception with no text gives its type's name."""
+    lines = ("" if error is None else str(error)).strip().splitlines()
+    if lines:
+        return lines[0]
+    return type(error).__name__ if isinstance(error, BaseException) else "(no error message)"
+
+
 def schema_sql() -> list[str]:
     """The DuckDB tables of a results store (one statement each).
 
@@ -133,7 +142,9 @@ def schema_sql() -> list[str]:
       record_every; not the number of replications, so more can be added later),
       ``experiment_toml`` (the file's text), ``baseline_arm``, ``factors`` (JSON: factor
       → list of level names, in file order), ``sampler`` (JSON or ``null``: method,
-      names, bounds, num_levels, as SALib's analysers need), ``created_with`` (versions).
+      names, bounds, num_levels, as SALib's analysers need), ``created_with`` (versions),
+      ``steps``, ``record_every`` and ``overrides`` (JSON: the ``--set`` values); all built
+      by :func:`clustersim.experiments.identity.store_meta`.
     - ``runs``: one row per finished run (done or failed); the RunSpec's fields plus
       status, error, timings, host, versions (JSON) and attempts.
     - ``summaries``: one row per done run, one DOUBLE column per outcome.

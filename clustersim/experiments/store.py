@@ -19,23 +19,23 @@ only compute.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import math
 import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from clustersim.experiments.identity import check_same_sweep
 from clustersim.experiments.spec import (
     STORE_SCHEMA_VERSION,
     RunResult,
     RunSpec,
     StoreError,
     canonical_json,
+    first_line,
     schema_sql,
 )
 
@@ -44,17 +44,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 TABLES = ("meta", "runs", "summaries", "timeseries")
-# meta keys that say what the runs are; a store whose fingerprint differs is explained
-# by the first of these that differ.
-_EXPLAINING_KEYS = (
-    "steps",
-    "record_every",
-    "overrides",
-    "baseline_arm",
-    "factors",
-    "sampler",
-    "experiment_toml",
-)
 # The sweep's writer uses one DuckDB thread: the cores belong to the workers.
 _WRITER_CONFIG = {"threads": 1}
 # Never fetch or load DuckDB extensions (no network; a store needs none).
@@ -119,7 +108,7 @@ class ResultsStore:
                     )
                     if len(values) == 1:
                         stored[key] = str(values[0][0])
-        _check_same_sweep(path, stored, meta)
+        check_same_sweep(path, stored, meta)
         return True
 
     @classmethod
@@ -173,7 +162,7 @@ class ResultsStore:
         except Exception as exc:  # duckdb raises its own errors for damaged blocks
             con.close()
             raise StoreError(
-                f"results store {path}: cannot be read ({_first_line(exc)}); "
+                f"results store {path}: cannot be read ({first_line(exc)}); "
                 "the file looks damaged. It was left as it is.",
                 str(path),
             ) from exc
@@ -343,12 +332,7 @@ class ResultsStore:
     def __enter__(self) -> ResultsStore:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -440,7 +424,7 @@ def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         if "could not set lock" in text.lower() or "conflicting lock" in text.lower():
             raise StoreError(
                 f"results store {path}: in use by another process (a sweep still writing "
-                f"it?): {_first_line(exc)}. Wait until it ends, or use another file.",
+                f"it?): {first_line(exc)}. Wait until it ends, or use another file.",
                 str(path),
             ) from exc
         if "not a valid DuckDB database" in text:
@@ -450,7 +434,7 @@ def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
                 str(path),
             ) from exc
         raise StoreError(
-            f"results store {path}: cannot be opened ({_first_line(exc)}); the "
+            f"results store {path}: cannot be opened ({first_line(exc)}); the "
             "file looks truncated or damaged. It was left as it is.",
             str(path),
         ) from exc
@@ -503,63 +487,6 @@ def _create(path: Path, meta: dict[str, str]) -> None:
     finally:
         temporary.unlink(missing_ok=True)
         _wal_path(temporary).unlink(missing_ok=True)
-
-
-def _check_same_sweep(path: Path, stored: dict[str, str], meta: dict[str, str]) -> None:
-    """StoreError unless the stored meta describes the same experiment and runs as ``meta``."""
-    other = f"Use another file for this sweep (--store OTHER.duckdb), or delete {path}."
-    if stored.get("experiment") != meta["experiment"]:
-        raise StoreError(
-            f"results store {path}: written by experiment {stored.get('experiment')!r}, "
-            f"not {meta['experiment']!r}. {other}",
-            str(path),
-        )
-    if stored.get("fingerprint") == meta["fingerprint"]:
-        return
-    reasons = []
-    for key in _EXPLAINING_KEYS:
-        if key in stored and key in meta and stored[key] != meta[key]:
-            if key == "experiment_toml":
-                reasons.append(
-                    f"the experiment file differs ({_text_change(stored[key], meta[key])})"
-                )
-            else:
-                reasons.append(
-                    f"written with {key}={_short(stored[key])}; this sweep has "
-                    f"{key}={_short(meta[key])}"
-                )
-    if not reasons:
-        reasons.append(
-            "the experiment's design, seed or steps differ (fingerprint "
-            f"{stored.get('fingerprint')} vs {meta['fingerprint']})"
-        )
-    raise StoreError(
-        f"results store {path}: holds other runs of {meta['experiment']!r}: "
-        f"{'; '.join(reasons)}. {other}",
-        str(path),
-    )
-
-
-def _text_change(old: str, new: str) -> str:
-    """The first changed line of a text, as 'line N: OLD → NEW'."""
-    old_lines, new_lines = old.splitlines(), new.splitlines()
-    matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag != "equal":
-            before = old_lines[i1].strip() if i1 < i2 else "(nothing)"
-            after = new_lines[j1].strip() if j1 < j2 else "(nothing)"
-            return f"stored line {i1 + 1}: {_short(before)} → now {_short(after)}"
-    return "whitespace only"
-
-
-def _short(text: str, limit: int = 80) -> str:
-    text = str(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def _quoted(names: list[str]) -> str:

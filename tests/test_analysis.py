@@ -245,7 +245,9 @@ def test_store_value_for_money_uses_the_money_spent() -> None:
 def test_band_table_per_point_and_month() -> None:
     results = load_results(policy_store())
     table = band_table(results, "revenue")
-    assert len(table) == 6 * 19  # six points, months 0..18
+    assert len(table) == 6 * 18  # six points, months 1..18: a flow has no month 0
+    assert band_table(results, "revenue", include_initial=True)["step"].min() == 0
+    assert band_table(results, "firms_alive")["step"].min() == 0  # a stock keeps month 0
     month = table[(table["point"] == 0) & (table["step"] == 5)].iloc[0]
     values = results.timeseries.query("point == 0 and step == 5")["revenue"]
     expected = mean_ci(values)
@@ -502,3 +504,36 @@ def test_unknown_outcome_names_what_exists() -> None:
     with pytest.raises(KeyError, match="unknown outcome"):
         arm_table(results, ["innovatoins"])
 
+
+
+# --------------------------------------------------------------------------- proportions
+
+
+def test_wilson_interval_stays_in_0_1() -> None:
+    from clustersim.experiments.analysis import wilson_interval
+    for successes, n in [(0, 4), (4, 4), (3, 4), (1, 1), (17, 20)]:
+        low, high = wilson_interval(successes, n)
+        assert 0.0 <= low < successes / n + 1e-12 or successes == 0
+        assert 0.0 <= low <= high <= 1.0
+    assert wilson_interval(4, 4)[1] == 1.0 and wilson_interval(4, 4)[0] < 1.0
+    assert wilson_interval(3, 4) == pytest.approx((0.3006, 0.9544), abs=1e-4)
+
+
+def test_proportion_interval_methods() -> None:
+    from clustersim.experiments.analysis import proportion_interval
+    low, high, method = proportion_interval([1, 1, 1, 0, 1, 1], binary=True)
+    assert method == "wilson" and 0 <= low <= high <= 1
+    low, high, method = proportion_interval([0.9, 1.0, 0.95, 1.0])
+    assert method == "bootstrap" and 0.9 <= low <= high <= 1.0
+    assert proportion_interval([0.0, 0.0, 0.0])[:2] == (0.0, 0.0)  # no variation, no width
+    assert proportion_interval([2.0, 3.0, 4.0])[2] == "t"
+
+
+def test_arm_table_proportions_stay_in_0_1() -> None:
+    from clustersim.experiments.analysis import is_proportion
+    table = arm_table(load_results(policy_store()))
+    shares = table[table["outcome"].map(is_proportion)]
+    assert len(shares) and set(shares["ci_method"]) <= {"wilson", "bootstrap"}
+    assert (shares["ci_low"] >= 0).all() and (shares["ci_high"] <= 1).all()
+    assert set(shares.loc[shares["outcome"] == "recovered", "ci_method"]) == {"wilson"}
+    assert set(table.loc[table["outcome"] == "innovations", "ci_method"]) == {"t"}

@@ -46,6 +46,11 @@ REQUIRED_RUN_COLUMNS = ("run_id", "point", "arm", "label", "levels", "overrides"
                         "replication", "seed", "status")
 NETWORK_GAP_LABEL = "static − dynamic"
 SPEND_OUTCOME = "policy_spend"
+# Time-series columns that are one month's flow (0 at month 0, before any month ran).
+FLOW_COLUMNS = ("revenue", "innovations", "entries", "exits", "orders", "orders_won",
+                "orders_lost_no_partner", "orders_lost_no_capacity", "orders_lost_to_world",
+                "delivery_failures", "ties_formed", "ties_dropped", "policy_spend",
+                "joint_projects_started", "joint_projects_succeeded")
 
 
 # --------------------------------------------------------------------------- loading
@@ -262,6 +267,70 @@ def _add_ci(frame: pd.DataFrame, confidence: float = CONFIDENCE,
     return frame
 
 
+PROPORTION_UNITS = ("share", "0-1")
+BINARY_OUTCOMES = ("recovered",)  # 0 or 1 in each run: their mean is a share of runs
+BOOTSTRAP_RESAMPLES = 4000
+BOOTSTRAP_SEED = 20240601  # fixed: the same store always gives the same report
+
+
+def wilson_interval(successes: float, n: int,
+                    confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The Wilson score interval of a proportion: ``successes`` of ``n`` 0/1 outcomes.
+
+    Unlike the normal (Wald or t) interval it never leaves [0, 1] and does not collapse
+    to a point at 0 or n successes. NaN for n = 0.
+    """
+    if n <= 0:
+        return math.nan, math.nan
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def bootstrap_mean_interval(values: Iterable[float], confidence: float = CONFIDENCE,
+                            resamples: int = BOOTSTRAP_RESAMPLES,
+                            seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean (NaNs ignored; fixed seed). It lies
+    within the values' range, so shares get an interval inside [0, 1]. With few values
+    it is narrower than it should be (docs/report.md). NaN with fewer than two values."""
+    array = np.asarray(list(values), dtype=float)
+    array = array[np.isfinite(array)]
+    if len(array) < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    means = array[rng.integers(0, len(array), size=(resamples, len(array)))].mean(axis=1)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def proportion_interval(values: Iterable[float], confidence: float = CONFIDENCE,
+                        binary: bool = False) -> tuple[float, float, str]:
+    """The CI of a mean proportion and its method: ``wilson`` for a 0/1 outcome per run
+    (``binary``, e.g. recovered: the share of runs that recovered), ``bootstrap`` for a
+    share measured in each run (survival, network shares; a share that is the same in
+    every run gets that value as its interval), ``t`` for values outside [0, 1] (then it
+    is no proportion)."""
+    array = np.asarray(list(values), dtype=float)
+    array = array[np.isfinite(array)]
+    if not len(array):
+        return math.nan, math.nan, "t"
+    if binary and np.isin(array, (0.0, 1.0)).all():
+        return (*wilson_interval(float(array.sum()), len(array), confidence), "wilson")
+    if array.min() >= 0 and array.max() <= 1:
+        return (*bootstrap_mean_interval(array, confidence), "bootstrap")
+    row = mean_ci(array, confidence)
+    return row["ci_low"], row["ci_high"], "t"
+
+
+def is_proportion(outcome: str) -> bool:
+    """Whether an outcome is a share or a 0/1 result (its CI must stay in [0, 1])."""
+    info = OUTCOME_INFO.get(outcome)
+    return info is not None and info.unit in PROPORTION_UNITS
+
+
 def design_points(results: Results) -> pd.DataFrame:
     """One row per design point: point, arm, label, factor levels, runs done and failed."""
     keys = ["point", "arm", "label", *results.factors]
@@ -306,21 +375,38 @@ def arm_table(results: Results, outcomes: Sequence[str] | str | None = None,
               confidence: float = CONFIDENCE) -> pd.DataFrame:
     """Per design point and outcome: n, mean, sd and the 95% CI of the mean.
 
-    Long format: ``point, arm, label, <factors>, outcome, n, mean, sd, ci_low, ci_high``,
-    by outcome (in :data:`OUTCOMES` order) then point. Outcomes that are all NaN are left
-    out; so are points where an outcome has no value (n = 0).
+    Long format: ``point, arm, label, <factors>, outcome, n, mean, sd, ci_low, ci_high,
+    ci_method``, by outcome (in :data:`OUTCOMES` order) then point. ``ci_method`` is
+    ``t`` (t-distribution) for counts and amounts; shares and 0/1 outcomes get an
+    interval inside [0, 1] (:func:`proportion_interval`: ``wilson`` or ``bootstrap``).
+    Outcomes that are all NaN are left out; so are points where an outcome has no value.
     """
     names = _outcome_list(results, outcomes)
     columns = ["point", "arm", "label", *results.factors, "outcome", "n", "mean", "sd",
-               "ci_low", "ci_high"]
+               "ci_low", "ci_high", "ci_method"]
     if not names or not len(results.summaries):
         return pd.DataFrame(columns=columns)
     long = results.summaries.melt(id_vars=["point"], value_vars=names, var_name="outcome")
     grouped = (long.groupby(["point", "outcome"], sort=False)["value"]
                .agg(n="count", mean="mean", sd="std").reset_index())
-    grouped = grouped[grouped["n"] > 0]
-    table = _points(results).merge(_add_ci(grouped, confidence), on="point", how="inner")
+    grouped = _proportion_cis(long, _add_ci(grouped[grouped["n"] > 0], confidence),
+                              confidence)
+    table = _points(results).merge(grouped, on="point", how="inner")
     return _order_outcomes(table[columns])
+
+
+def _proportion_cis(long: pd.DataFrame, grouped: pd.DataFrame,
+                    confidence: float) -> pd.DataFrame:
+    """Replace the t-intervals of proportion outcomes by :func:`proportion_interval`."""
+    grouped = grouped.assign(ci_method="t").reset_index(drop=True)
+    shares = grouped.index[grouped["outcome"].map(is_proportion)]
+    values = long.groupby(["point", "outcome"], sort=False)["value"]
+    for i in shares:
+        key = (grouped.at[i, "point"], grouped.at[i, "outcome"])
+        low, high, method = proportion_interval(values.get_group(key), confidence,
+                                                binary=key[1] in BINARY_OUTCOMES)
+        grouped.loc[i, ["ci_low", "ci_high", "ci_method"]] = [low, high, method]
+    return grouped
 
 
 # --------------------------------------------------------------------------- paired contrasts
@@ -502,15 +588,22 @@ def network_gap(results: Results, outcomes: Sequence[str] | str | None = None,
 # --------------------------------------------------------------------------- time series
 
 
-def band_table(results: Results, column: str, confidence: float = CONFIDENCE) -> pd.DataFrame:
+def band_table(results: Results, column: str, confidence: float = CONFIDENCE,
+               include_initial: bool = False) -> pd.DataFrame:
     """Per design point and month: n, mean, sd and the 95% CI of a time-series column
-    (for bands: the mean line with its interval)."""
+    (for bands: the mean line with its interval).
+
+    Month 0 is the initial state, recorded before any month ran: a monthly flow
+    (:data:`FLOW_COLUMNS`, e.g. revenue) is 0 there by construction, so it is left out
+    unless ``include_initial``; stocks and cumulative columns keep it."""
     series = results.timeseries
     if column not in series.columns:
         available = [c for c in series.columns if c not in (*RUN_DESIGN_COLUMNS, "step",
                                                              *results.factors)]
         raise KeyError(f"no time-series column {column!r}; the store has: "
                        f"{', '.join(available) or 'no time series'}")
+    if column in FLOW_COLUMNS and not include_initial:
+        series = series[series["step"] > 0]  # month 0 is the state before any month ran
     grouped = (series.groupby(["point", "step"], sort=True)[column]
                .agg(n="count", mean="mean", sd="std").reset_index())
     table = _points(results).merge(_add_ci(grouped, confidence), on="point", how="inner")

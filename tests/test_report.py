@@ -117,7 +117,8 @@ def test_report_has_each_section(policy_html: str) -> None:
 
 
 def test_report_tables_are_rounded(policy_html: str) -> None:
-    tables = re.findall(r"<table>.*?</table>", outside_scripts(policy_html), flags=re.S)
+    tables = re.findall(r"<table\b[^>]*>.*?</table>", outside_scripts(policy_html),
+                        flags=re.S)
     assert len(tables) >= 5
     numbers = re.findall(r"[−+]?\d[\d,]*\.?\d*", " ".join(tables))
     assert numbers
@@ -250,3 +251,69 @@ def test_cli_report_corrupt_store_is_not_called_busy(tmp_path: Path) -> None:
     result = runner.invoke(cli.app, ["report", str(store), "-o", str(tmp_path / "r.html")])
     assert result.exit_code == 2
     assert "another process" not in result.stderr
+
+
+# --------------------------------------------------------------------------- the answer
+
+
+def test_verdict_table_ranks_arms_per_shock(policy_results) -> None:
+    from clustersim.experiments.verdict import COLUMNS, HEADLINE_OUTCOMES, verdict_table
+    table = verdict_table(policy_results)
+    assert list(table.columns) == COLUMNS
+    assert list(dict.fromkeys(table["level"])) == ["shock=none", "shock=covid"]
+    assert set(table["outcome"]) == set(HEADLINE_OUTCOMES)
+    per_cell = table.groupby(["level", "outcome"])
+    assert (per_cell.size() == len(policy_results.arms)).all()
+    assert (per_cell["rank"].min() == 1).all()
+    base = table[table["arm"] == policy_results.baseline_arm]
+    assert (base["difference"] == 0).all() and (base["reading"] == "reference").all()
+    arms = table[table["arm"] != policy_results.baseline_arm]
+    excludes_0 = ((arms["ci_low"] > 0) | (arms["ci_high"] < 0)) & (arms["n"] >= 3)
+    assert (arms["supported"] == excludes_0).all()
+    # brokers put firms into formal networks; the fixture's hubs do not
+    brokers = arms[(arms["arm"] == "brokers") & (arms["outcome"] == "formal_network_share")]
+    assert brokers["supported"].all() and (brokers["rank"] == 1).all()
+    # cost per unit only where the effect is supported and good, from the money spent
+    costed = arms[arms["keur_per_unit"].notna()]
+    assert costed["supported"].all()
+    row = brokers.iloc[0]
+    assert row["keur_per_unit"] == pytest.approx(row["extra_spend"] / (row["difference"] * 100))
+    assert row["keur_per_unit_low"] <= row["keur_per_unit"] <= row["keur_per_unit_high"]
+
+
+def test_verdict_words_and_money_come_from_the_store(policy_results) -> None:
+    from clustersim.experiments.verdict import (
+        money_sentence,
+        spend_table,
+        verdict_sentences,
+        verdict_table,
+    )
+    spend = spend_table(policy_results).set_index("arm")
+    assert spend.loc["baseline", "spent"] == 0
+    assert spend.loc["brokers", "budget"] == spend.loc["hubs", "budget"]
+    sentence = money_sentence(policy_results)
+    assert "same budget" in sentence and "spent different amounts" in sentence
+    words = dict(verdict_sentences(verdict_table(policy_results)))
+    assert set(words) == {"shock=none", "shock=covid"}
+    assert any("brokers raises" in line for line in words["shock=covid"])
+    assert any("95% CI includes 0" in line for line in words["shock=covid"])
+
+
+def test_verdict_comes_first_in_the_report(policy_html: str) -> None:
+    body = outside_scripts(policy_html)
+    assert body.index("id='verdict'") < body.index("class=\"facts\"")
+    assert "id='verdict-table'" in body
+    assert "5,000 k€" not in body and "1,000 k€ each" not in body
+
+
+def test_verdict_without_a_second_arm_is_empty() -> None:
+    from clustersim.experiments.verdict import verdict_table
+    assert verdict_table(load_results(morris_store())).empty
+
+
+def test_a_zero_width_or_two_pair_interval_supports_nothing() -> None:
+    from clustersim.experiments.verdict import _supported
+    assert _supported(0.5, 2.0, 4) and _supported(-2.0, -0.5, 3)
+    assert not _supported(-1.0, 2.0, 10)  # includes 0
+    assert not _supported(-1.0, -1.0, 4)  # every pair differed by the same amount
+    assert not _supported(0.5, 2.0, 2)  # two pairs are too few

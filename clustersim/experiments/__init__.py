@@ -11,5 +11,6 @@
 - :mod:`.sweep`: :func:`~clustersim.experiments.sweep.run_experiment`, an experiment run
   into its store, resumably (what ``clustersim sweep`` calls);
 - :mod:`.analysis`: the store's results as pandas tables with confidence intervals;
+- :mod:`.verdict`: the answer first: arms ranked per factor level, paired CIs, k€ per unit;
 - :mod:`.report`: the self-contained HTML report.
 """

@@ -28,7 +28,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from clustersim.colours import PALETTE
-from clustersim.experiments import analysis
+from clustersim.experiments import analysis, verdict
 from clustersim.experiments.analysis import NETWORK_GAP_LABEL, Results
 from clustersim.experiments.spec import StoreError
 from clustersim.outcomes import OUTCOME_INFO
@@ -57,7 +57,9 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "outcomes": (
         "Outcomes: mean and 95% CI per design point",
         "Each marker is the mean of one design point over its replications; the whiskers are "
-        "the 95% confidence interval of that mean (t-distribution). Overlapping whiskers do "
+        "the 95% confidence interval of that mean (t-distribution for counts and amounts; "
+        "for shares a bootstrap interval and for 0/1 outcomes such as recovered a Wilson "
+        "interval, both inside [0, 1]). Overlapping whiskers do "
         "not mean no difference: arms ran with the same seeds and are compared run by run in "
         "the next section.",
     ),
@@ -203,8 +205,19 @@ class _Analysis:
 
     @cached_property
     def value_for_money(self) -> pd.DataFrame:
-        table = self.tag(analysis.value_for_money(self.results))
+        """Value for money on the headline outcomes (the other outcomes' differences are
+        in the differences section; per k€ they would only repeat them)."""
+        headline = [o for o in verdict.HEADLINE_OUTCOMES if o in self.results.outcomes]
+        table = self.tag(analysis.value_for_money(self.results, headline or None))
         return table[table["per_keur"].notna()] if len(table) else table
+
+    @cached_property
+    def verdict(self) -> pd.DataFrame:
+        return verdict.verdict_table(self.results)
+
+    @cached_property
+    def spend(self) -> pd.DataFrame:
+        return verdict.spend_table(self.results)
 
     @cached_property
     def shock_periods(self) -> pd.DataFrame:
@@ -669,56 +682,79 @@ def _point_labels(an: _Analysis) -> dict[int, str]:
     return dict(zip(an.points["point"], an.points["label"], strict=True))
 
 
+def _by_arm(an: _Analysis, table: pd.DataFrame,
+            cell_of: Callable[[dict[str, Any]], tuple[str, str]], corner: str,
+            row_labels: dict[str, str]) -> str:
+    """A table that fits the page: one column per arm (the series), one row per outcome
+    and factor level (the outcome's label spanning its levels)."""
+    series = [s for s in an.series_order if s in set(table["series"])]
+    levels = [x for x in an.x_order if x in set(table["x"])] if an.dims[1] else [""]
+    cells = {(r["outcome"], r["x"] if an.dims[1] else "", r["series"]): cell_of(r)
+             for r in table.to_dict("records")}
+    level_head = f"<th>{html.escape(an.x_title)}</th>" if an.dims[1] else ""
+    head = "".join(f"<th>{html.escape(str(s))}</th>" for s in series)
+    body = []
+    for outcome in an.ordered(table["outcome"]):
+        for j, level in enumerate(levels):
+            group = (f"<th scope='rowgroup' rowspan='{len(levels)}'>"
+                     f"{row_labels.get(outcome, html.escape(outcome))}</th>" if j == 0 else "")
+            level_cell = (f"<th scope='row' class='level'>{html.escape(str(level))}</th>"
+                          if an.dims[1] else "")
+            tds = []
+            for s in series:
+                content, css = cells.get((outcome, level, s), ("–", ""))
+                tds.append(f"<td class='{css}'>{content}</td>" if css else f"<td>{content}</td>")
+            body.append(f"<tr class='{'first' if j == 0 else ''}'>{group}{level_cell}"
+                        f"{''.join(tds)}</tr>")
+    return (f"<div class='table-wrap'><table class='by-arm'><thead><tr>"
+            f"<th>{html.escape(corner)}</th>{level_head}{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table></div>")
+
+
 def _outcome_table(an: _Analysis) -> str:
     table = an.arm_table
     if not len(table):
         return ""
-    labels = _point_labels(an)
-    columns = [labels[p] for p in sorted(table["point"].unique())]
-    outcomes = an.ordered(table["outcome"])
-    cells = {(r.outcome, labels[r.point]): (_ci_cell(r.mean, r.ci_low, r.ci_high) +
-                                            f"<span class='n'>n={r.n}</span>", "")
-             for r in table.itertuples()}
-    return _matrix(outcomes, columns, cells, "outcome", _outcome_row_labels(outcomes))
+    return _by_arm(an, table, lambda r: (
+        _ci_cell(r["mean"], r["ci_low"], r["ci_high"]) + f"<span class='n'>n={r['n']}"
+        + (f" · {r['ci_method']}" if r.get("ci_method", "t") != "t" else "") + "</span>", ""),
+        "outcome", _outcome_row_labels(table["outcome"].unique()))
+
+
+def _difference_cell(r: dict[str, Any]) -> tuple[str, str]:
+    relative = (f" <span class='rel'>({r['relative'] * 100:+.0f}%)</span>".replace("-", "−")
+                if math.isfinite(r["relative"]) else "")
+    return (_ci_cell(r["difference"], r["ci_low"], r["ci_high"], signed=True, extra=relative),
+            _judge(r["outcome"], r["ci_low"], r["ci_high"]))
 
 
 def _difference_table(an: _Analysis) -> str:
     table = an.differences
     if not len(table):
         return ""
-    labels = _point_labels(an)
-    columns = [labels[p] for p in sorted(table["point"].unique())]
-    outcomes = an.ordered(table["outcome"])
-    cells = {}
-    for r in table.itertuples():
-        relative = (f" <span class='rel'>({r.relative * 100:+.0f}%)</span>".replace("-", "−")
-                    if math.isfinite(r.relative) else "")
-        cells[(r.outcome, labels[r.point])] = (
-            _ci_cell(r.difference, r.ci_low, r.ci_high, signed=True, extra=relative),
-            _judge(r.outcome, r.ci_low, r.ci_high))
-    return _matrix(outcomes, columns, cells, f"arm − {an.results.baseline_arm}",
-                   _outcome_row_labels(outcomes))
+    return _by_arm(an, table, _difference_cell, f"arm − {an.results.baseline_arm}",
+                   _outcome_row_labels(table["outcome"].unique()))
 
 
 def _value_table(an: _Analysis) -> str:
     table = an.value_for_money
     if not len(table):
         return ""
-    labels = _point_labels(an)
-    columns = [labels[p] for p in sorted(table["point"].unique())]
-    outcomes = an.ordered(table["outcome"])
-    cells: dict[tuple[str, str], tuple[str, str]] = {}
     spend_row = "extra spend"
-    for r in table.itertuples():
-        cells[(r.outcome, labels[r.point])] = (
-            _ci_cell(r.per_keur * SPEND_UNIT, r.ci_low * SPEND_UNIT, r.ci_high * SPEND_UNIT,
-                     signed=True), _judge(r.outcome, r.ci_low, r.ci_high))
-        cells[(spend_row, labels[r.point])] = (f"{_fmt(r.extra_spend)} k€", "")
-    row_labels = _outcome_row_labels(outcomes)
+    spend = table.drop_duplicates("point").assign(outcome=spend_row)
+    both = pd.concat([spend, table], ignore_index=True)
+
+    def cell(r: dict[str, Any]) -> tuple[str, str]:
+        if r["outcome"] == spend_row:
+            return f"{_fmt(r['extra_spend'])} k€", ""
+        return (_ci_cell(r["per_keur"] * SPEND_UNIT, r["ci_low"] * SPEND_UNIT,
+                         r["ci_high"] * SPEND_UNIT, signed=True),
+                _judge(r["outcome"], r["ci_low"], r["ci_high"]))
+
     row_labels = {o: f"{text} <span class='unit'>per 1,000 k€</span>"
-                  for o, text in row_labels.items()}
+                  for o, text in _outcome_row_labels(table["outcome"].unique()).items()}
     row_labels[spend_row] = "Extra policy money spent <span class='unit'>k€, mean</span>"
-    return _matrix([spend_row, *outcomes], columns, cells, "arm vs baseline", row_labels)
+    return _by_arm(an, both, cell, "arm vs baseline", row_labels)
 
 
 def _network_table(an: _Analysis) -> str:
@@ -817,6 +853,147 @@ def _failed_table(results: Results) -> str:
             f"<tbody>{body}</tbody></table></div>{more}")
 
 
+# --------------------------------------------------------------------------- the answer
+
+VERDICT_CSS = """
+section#verdict { background: #fff; border: 1px solid var(--line); border-radius: 8px;
+                  padding: 4px 18px 10px; margin: 10px 0 18px; }
+section#verdict h2 { border-top: 0; margin: 10px 0 4px; padding-top: 0; }
+section#verdict p { margin: 4px 0; max-width: 1180px; }
+table.verdict { width: 100%; }
+table.verdict td { white-space: normal; }
+table.verdict td.unclear { color: var(--muted); }
+table.verdict td.clear { background: #e8f0fb; }
+table.verdict tr.ref td { color: var(--muted); font-size: 0.8rem; }
+table.verdict tr.first > * { border-top: 2px solid #c9c9d2; }
+.rank { display: inline-block; min-width: 1.9em; margin-left: 6px; padding: 0 4px;
+        border-radius: 8px; background: #ececf1; font-size: 0.75em; text-align: center; }
+.words { columns: 3; column-gap: 24px; font-size: 0.88rem; }
+.words p { break-inside: avoid; margin: 0 0 6px; }
+table.by-arm th.level { font-weight: 400; }
+table.by-arm tr.first > * { border-top: 2px solid #c9c9d2; }
+p.note.alive { border-left: 3px solid #e0b000; padding-left: 8px; }
+"""
+VERDICT_CLASSES = {"better": "good", "worse": "bad", "higher": "clear", "lower": "clear",
+                   "unclear": "unclear", "reference": ""}
+
+
+def _verdict_cell(r: dict[str, Any]) -> tuple[str, str]:
+    outcome = r["outcome"]
+    if r["reading"] == "reference":
+        return f"mean {verdict.level_text(outcome, r['mean'])}", ""
+    cost = r["keur_per_unit"]
+    cost_text = (f" · {verdict.cost_text(r).split(' (')[0]}" if math.isfinite(cost) else "")
+    return (f"{verdict.effect_text(outcome, r['difference'])}"
+            f"<span class='rank' title='rank at this level, 1 = best'>#{int(r['rank'])}</span>"
+            f"<br><span class='ci'>{verdict.interval_text(outcome, r['ci_low'], r['ci_high'])}"
+            f"{cost_text}</span>", VERDICT_CLASSES.get(r["reading"], ""))
+
+
+def _verdict_html(an: _Analysis) -> str:
+    """The summary table: per level, the baseline's means, then each arm's difference."""
+    table = an.verdict
+    outcomes = an.ordered(table["outcome"])
+    spent = dict(zip(an.spend["arm"], an.spend["spent"], strict=True)) if len(an.spend) else {}
+    head = "".join(f"<th>{_outcome_row_labels([o])[o]}</th>" for o in outcomes)
+    body = []
+    for level, part in table.groupby("level", sort=False):
+        arms = an.ordered(part["arm"])
+        for j, arm in enumerate(arms):
+            rows = {r["outcome"]: r for r in part[part["arm"] == arm].to_dict("records")}
+            cells = []
+            for outcome in outcomes:
+                content, css = _verdict_cell(rows[outcome]) if outcome in rows else ("–", "")
+                cells.append(f"<td class='{css}'>{content}</td>")
+            reference = arm == an.results.baseline_arm
+            name = html.escape(str(arm)) + (" <span class='unit'>(baseline)</span>"
+                                            if reference else "")
+            level_cell = (f"<th scope='rowgroup' rowspan='{len(arms)}'>{html.escape(level)}</th>"
+                          if j == 0 else "")
+            css = " ".join(c for c in ("first" if j == 0 else "", "ref" if reference else "") if c)
+            body.append(f"<tr class='{css}'>{level_cell}<th scope='row'>{name}</th>"
+                        f"{''.join(cells)}<td>{verdict.money_text(spent.get(arm, math.nan))}</td></tr>")
+    return ("<div class='table-wrap'><table class='verdict' id='verdict-table'><thead><tr>"
+            f"<th>level</th><th>arm</th>{head}<th>spent <span class='unit'>k€, mean</span></th>"
+            f"</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
+
+
+def _verdict_section(an: _Analysis) -> str:
+    """The report's first screen: who wins, by how much, what the data support, at what
+    cost (:func:`clustersim.experiments.verdict.verdict_table`); empty for single-arm or
+    sampler designs."""
+    if not an.per_point_charts or not len(an.verdict):
+        return ""
+    baseline = html.escape(str(an.results.baseline_arm))
+    money = verdict.money_sentence(an.results, an.spend)
+    words = "".join(
+        f"<p><b>{html.escape(level)}.</b> {html.escape(' '.join(lines))}</p>"
+        for level, lines in verdict.verdict_sentences(an.verdict))
+    return (
+        "<section id='verdict'><h2>The answer: each programme against "
+        f"{baseline}, on the headline outcomes</h2>"
+        f"<p class='intro'>Cells: the arm minus <b>{baseline}</b>, paired by replication, "
+        "with its 95% CI below (shares in percentage points), the rank at that level "
+        "(#1 = best, by point estimate) and, where the difference is supported and an "
+        "improvement, the k€ actually spent per extra unit. Green: better, red: worse, "
+        "blue: a clear change with no good or bad direction; grey: "
+        f"{html.escape(verdict.NOT_SUPPORTED)}. {html.escape(money)}</p>"
+        f"{_verdict_html(an)}<div class='words'>{words}</div>"
+        f"<p class='note'>{html.escape(verdict.CI_MEANING)} "
+        f"{html.escape(verdict.MULTIPLE_NOTE)} The detail follows below.</p></section>")
+
+
+FRAGMENT_CSS = """
+.cs-verdict { --fg:#1d1d1f; --muted:#6b6b70; --line:#e3e3e8; --good:#e3f4e6; --bad:#fbe4e4; }
+.cs-verdict table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+.cs-verdict th, .cs-verdict td { padding: 4px 8px; border-bottom: 1px solid var(--line);
+                                  text-align: right; vertical-align: top; }
+.cs-verdict tbody th { text-align: left; }
+.cs-verdict td.good { background: var(--good); } .cs-verdict td.bad { background: var(--bad); }
+.cs-verdict .ci, .cs-verdict .unit { color: var(--muted); font-size: 0.8em; }
+.cs-verdict p.intro, .cs-verdict p.note { color: var(--muted); }
+.cs-verdict .table-wrap { overflow-x: auto; max-width: 100%; }
+"""
+
+
+def verdict_fragment(results: Results) -> str:
+    """The report's summary (the answer first) as an HTML fragment with its own styles,
+    for pages that show it outside the report (the dashboard's compare page)."""
+    section = _verdict_section(_Analysis(results))
+    if not section:
+        return ""
+    return f"<style>{FRAGMENT_CSS}{VERDICT_CSS}</style><div class='cs-verdict'>{section}</div>"
+
+
+def _section_note(an: _Analysis, name: str) -> str:
+    """A note under a section's intro where this study's numbers need one."""
+    if (name in ("outcomes", "timeseries") and "firms_alive" in an.results.outcomes
+            and an.results.factors):
+        note = verdict.alive_note(an.results) or verdict.ALIVE_NOTE
+        return f"<p class='note alive'><b>Firms alive.</b> {html.escape(note)}</p>"
+    if name == "value_for_money":
+        money = verdict.money_sentence(an.results, an.spend)
+        return f"<p class='note'>{html.escape(money)}</p>" if money else ""
+    return ""
+
+
+def _money_facts(results: Results) -> list[tuple[str, str]]:
+    """The budgets and money spent, read from the runs (never from the description)."""
+    spend = verdict.spend_table(results)
+    programmes = spend[spend["arm"] != results.baseline_arm] if len(spend) else spend
+    if not len(programmes):
+        return []
+    text = ", ".join(f"{html.escape(str(a))} {verdict.money_text(b)} k€ (spent "
+                     f"{verdict.money_text(s)} k€ per run)"
+                     for a, b, s in zip(programmes["arm"], programmes["budget"],
+                                        programmes["spent"], strict=True))
+    warning = verdict.description_check(analysis.experiment_description(results),
+                                        programmes["budget"].tolist())
+    if warning:
+        text += f"<br><span class='bad'>{html.escape(warning)}</span>"
+    return [("Budgets", text)]
+
+
 # --------------------------------------------------------------------------- page
 
 
@@ -889,6 +1066,7 @@ def _facts(results: Results) -> list[tuple[str, str]]:
         if "seconds" in runs and runs["seconds"].notna().any():
             facts.append(("Run time", f"{_fmt(runs['seconds'].sum())} s in all, "
                           f"{_fmt(runs['seconds'].mean())} s per run"))
+    facts += _money_facts(results)
     facts.append(("Versions", _versions(results)))
     if results.meta.get("fingerprint"):
         facts.append(("Fingerprint", f"<code>{html.escape(str(results.meta['fingerprint']))}"
@@ -936,7 +1114,7 @@ def render_report(results: Results, *, title: str | None = None) -> str:
     """The report as one HTML page (plotly.js embedded once; nothing loaded from outside)."""
     an = _Analysis(results)
     sections, contents = _sections(an, results)
-    return _page(results, title or f"{results.experiment}: results", sections, contents)
+    return _page(an, title or f"{results.experiment}: results", sections, contents)
 
 
 SECTION_ORDER = ["design", "outcomes", "differences", "value_for_money", "timeseries",
@@ -969,7 +1147,8 @@ def _sections(an: _Analysis, results: Results) -> tuple[list[str], list[str]]:
         if not figs and not table and name != "design":
             continue
         heading, intro = _heading(name, an.sensitivity[0], results.baseline_arm)
-        sections.append(_section_html(name, heading, intro, figs, table))
+        sections.append(_section_html(name, heading, intro, figs, table,
+                                      _section_note(an, name)))
         contents.append(f"<li><a href='#{name}'>{html.escape(heading)}</a></li>")
     return sections, contents
 
@@ -987,11 +1166,13 @@ def _heading(name: str, method: str, baseline_arm: str | None) -> tuple[str, str
 
 
 def _section_html(name: str, heading: str, intro: str, figs: list[tuple[str, go.Figure]],
-                  table: str) -> str:
-    """One section: heading, introduction, its figures (plotly divs), then its table."""
+                  table: str, note: str = "") -> str:
+    """One section: heading, introduction, a note on this study's numbers, its figures
+    (plotly divs), then its table."""
     parts = [f"<section id='{name}'><h2>{html.escape(heading)}</h2>"]
     if intro:
         parts.append(f"<p class='intro'>{intro}</p>")
+    parts.append(note)
     for key, fig in figs:
         height = int(fig.layout.height or 450)
         div = pio.to_html(fig, full_html=False, include_plotlyjs=False, config=PLOT_CONFIG,
@@ -1005,8 +1186,10 @@ def _section_html(name: str, heading: str, intro: str, figs: list[tuple[str, go.
     return "".join(parts)
 
 
-def _page(results: Results, page_title: str, sections: list[str], contents: list[str]) -> str:
-    """The whole HTML page around the sections: header with the facts, contents, footer."""
+def _page(an: _Analysis, page_title: str, sections: list[str], contents: list[str]) -> str:
+    """The whole HTML page around the sections: the answer first, header with the facts,
+    contents, footer."""
+    results = an.results
     from plotly.offline import get_plotlyjs
 
     from clustersim import __version__
@@ -1021,12 +1204,13 @@ def _page(results: Results, page_title: str, sections: list[str], contents: list
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="clustersim {html.escape(__version__)}">
 <title>{html.escape(page_title)}</title>
-<style>{CSS % {"font": FONT}}</style>
+<style>{CSS % {"font": FONT}}{VERDICT_CSS}</style>
 <script type="text/javascript">{get_plotlyjs()}</script>
 </head>
 <body>
 <header>
 <h1>{html.escape(page_title)}</h1>
+{_verdict_section(an)}
 {f"<p class='description'>{html.escape(description)}</p>" if description else ""}
 <dl class="facts">{facts}</dl>
 <nav><ol>{"".join(contents)}</ol></nav>

@@ -101,6 +101,8 @@ def differences_html(table: pd.DataFrame) -> str:
     return _outcomes_as_rows(wide)
 
 
+DIFFERENCES_TITLE = "The answer: each arm against the baseline arm, paired by replication"
+ALL_DIFFERENCES = "Every outcome: difference from the baseline arm, mean [95% CI]"
 TABLE_STYLE = (
     "<style>.cs-table{border-collapse:collapse}.cs-table th,.cs-table td{padding:3px 8px;"
     "border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}.cs-table th:first-child,"
@@ -110,7 +112,7 @@ TABLE_STYLE = (
 def build_view(results: Any, name: str) -> CompareView:
     """The page's view of loaded results (figures from the report's own builder)."""
     from clustersim.experiments.analysis import arm_table, differences, experiment_description
-    from clustersim.experiments.report import build_figures
+    from clustersim.experiments.report import build_figures, verdict_fragment
 
     arms = list(results.arms)
     meta = results.meta
@@ -128,9 +130,9 @@ def build_view(results: Any, name: str) -> CompareView:
     except (KeyError, ValueError) as exc:  # no baseline arm to compare with
         logger.info("no differences for %s: %s", name, exc)
         diff = pd.DataFrame()
-    if len(diff):
-        tables.append(("Difference from the baseline arm (paired by replication): "
-                       "mean [95% CI]", TABLE_STYLE + differences_html(diff)))
+    if len(diff):  # the report's own summary first, then every outcome's difference
+        tables.append((DIFFERENCES_TITLE, verdict_fragment(results) + TABLE_STYLE
+                       + f"<h4>{ALL_DIFFERENCES}</h4>" + differences_html(diff)))
     figures = [(key, fig) for key, fig in build_figures(results) if fig is not None]
     return CompareView(name=name, title=f"Experiment: {title}",
                        description=experiment_description(results), summary=summary,

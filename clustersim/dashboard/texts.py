@@ -5,6 +5,8 @@ page, which a closed network cannot reach). Every text here is fixed: nothing a 
 types is ever put into HTML.
 """
 
+from clustersim.experiments.verdict import CI_MEANING
+
 EXPLORE_INTRO = """
 <p>This is an <b>agent-based model</b>. Instead of one equation for the whole economy, the
 computer simulates every small manufacturer in a region as an <i>agent</i> with its own
@@ -53,9 +55,10 @@ COMPARE_INTRO = """
 <b>arm</b> is one option (no policy, brokers, grants, hubs, ...). Because each run is one
 possible history, every arm is run several times with different seeds
 (<b>replications</b>); replication <i>r</i> of every arm uses the same seed, so arms are
-compared under the same luck. The table gives each arm's mean and its 95% confidence
-interval: the range that would contain the true mean in 95 of 100 such sweeps. Where the
-intervals of two arms do not overlap, the difference is unlikely to be luck.</p>
+compared under the same luck. The first table gives each arm's mean and its 95% confidence
+interval (for shares a bootstrap interval, for 0/1 outcomes a Wilson interval, both
+inside [0, 1]); the second answers the question, as the HTML report does.</p>
+<p>""" + CI_MEANING + """</p>
 <p style="margin:0">Sweeps are run with <code>clustersim sweep</code>; their results stores
 (<code>.duckdb</code> files) are read from the server's results folder only.</p>
 """

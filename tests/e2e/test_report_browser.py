@@ -61,3 +61,35 @@ def test_report_renders_in_chromium(page, screenshot_dir: Path, tmp_path: Path,
     path = screenshot_dir / screenshot
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 50_000
+
+
+# Every table that is wider than its container must sit in a box that scrolls sideways.
+CUT_OFF = """
+() => [...document.querySelectorAll('table')].flatMap(table => {
+    let box = table.parentElement;
+    const scrolls = el => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
+    while (box && !scrolls(box) && box !== document.body) box = box.parentElement;
+    const container = scrolls(box) ? box : table.parentElement;
+    const fits = table.scrollWidth <= container.clientWidth + 1;
+    const page = document.documentElement;
+    const pageFits = page.scrollWidth <= page.clientWidth + 1;
+    return fits || (scrolls(box) && pageFits) ? [] : [{
+        table: table.id || table.className || table.rows[0].innerText.slice(0, 40),
+        width: table.scrollWidth, container: container.clientWidth}];
+})
+"""
+
+
+@pytest.mark.parametrize("make_store", [policy_store, static_dynamic_store])
+def test_report_answer_first_and_no_table_cut_off(page, screenshot_dir: Path, tmp_path: Path,
+                                                  make_store) -> None:
+    page.set_viewport_size({"width": 1400, "height": 900})
+    report = write_report(make_store(), tmp_path / "report.html")
+    page.goto(report.as_uri(), wait_until="load")
+    if make_store is policy_store:  # the verdict table is on the first screen
+        box = page.locator("#verdict-table").bounding_box()
+        assert box is not None and box["y"] < 900 and box["y"] + box["height"] <= 900 * 1.05
+        assert box["x"] + box["width"] <= 1400
+        page.screenshot(path=str(screenshot_dir / "report-1400-first-screen.png"))
+    assert page.evaluate(CUT_OFF) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1400

@@ -28,6 +28,12 @@ class Order:
     value: float  # k€ paid on delivery
 
 
+# A segment's demand saturates at this multiple of its base level: a very volatile walk
+# (volatility near 1) would otherwise ask for millions of orders in one month. At the
+# default volatility it is 9 standard deviations away and never binds.
+MAX_DEMAND_LEVEL = 50.0
+
+
 class Market:
     """Segments with demand, prices and rising novelty requirements."""
 
@@ -154,7 +160,7 @@ class Market:
 
     def demand_rate(self) -> np.ndarray:
         """Expected orders per month per segment (mean-corrected lognormal level)."""
-        level = np.exp(self.log_demand - self.stationary_var / 2.0)
+        level = np.minimum(np.exp(self.log_demand - self.stationary_var / 2.0), MAX_DEMAND_LEVEL)
         return self.base_rate * level * self.demand_multiplier
 
     def demand_index(self) -> float:

@@ -30,7 +30,7 @@ from clustersim.hooks import MonthHooks
 from clustersim.market import Market
 from clustersim.policies import Policy, build_policies
 from clustersim.region import CellIndex, Region
-from clustersim.scenario import Scenario, load_scenario, scenario_from_dict
+from clustersim.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
 from clustersim.shocks import Shock, build_shocks
 from clustersim.teams import LOST_NO_PARTNER, LOST_TO_WORLD, Job, TeamBuilder, build_static_networks
 from clustersim.ties import TieStore
@@ -63,6 +63,24 @@ def smoothed_utilisation(f: FirmState) -> np.ndarray:
                     + UTILISATION_NOW * f.load[:n] / np.maximum(f.employees[:n], 1e-9), 0.0)
 
 
+def _checked_seed(seed: Any) -> int | None:
+    """The seed as a whole number ≥ 0 (or None: fresh entropy), or a clear ScenarioError.
+
+    SolaraViz text fields arrive as strings (docs/developing.md T6)."""
+    value = seed
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            value = None if not value.strip() else value
+    if value is None and seed is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise ScenarioError(f"seed = {seed!r} is not allowed: must be a whole number ≥ 0 "
+                            "(the same seed gives the same run)", key="seed")
+    return int(value)
+
+
 def resolve_scenario(scenario: Scenario | str | Path | None, overrides: dict[str, Any]) -> Scenario:
     """A Scenario from a Scenario, a path or nothing, with keyword overrides applied."""
     if isinstance(scenario, Scenario):
@@ -82,8 +100,7 @@ class ClusterModel(mesa.Model):
 
     def __init__(self, scenario: Scenario | str | Path | None = None, *,
                  seed: int | str | None = None, rng: Any = None, **overrides: Any):
-        if isinstance(seed, str):  # SolaraViz text fields arrive as strings (docs/developing.md T6)
-            seed = int(seed)
+        seed = _checked_seed(seed)
         self.scenario = resolve_scenario(scenario, overrides)
         super().__init__(seed=seed, rng=rng)
         self.seed = seed

@@ -36,7 +36,8 @@ class ScenarioError(ValueError):
 # --------------------------------------------------------------------------- schema
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
-PositiveFloat = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+# Travel times: at least about half a minute, so that distances divide by them safely.
+Hours = Annotated[float, Field(ge=0.01, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
 
@@ -72,12 +73,12 @@ class RegionConfig(_Section):
     layout: Literal["clustered", "dispersed"] = "clustered"
     towns: int | None = Field(None, ge=1, le=200,
                               description="number of towns; default 4 clustered, 12 dispersed")
-    size_km: float | None = Field(None, gt=0, le=5000, allow_inf_nan=False,
+    size_km: float | None = Field(None, ge=1, le=5000, allow_inf_nan=False,
                                   description="side of the square region; default 80 clustered, 600 dispersed")
-    town_spread_km: float | None = Field(None, gt=0, le=1000, allow_inf_nan=False,
+    town_spread_km: float | None = Field(None, ge=0.01, le=1000, allow_inf_nan=False,
                                          description="spread of firms around a town; default 6 clustered, 45 dispersed")
-    speed_kmh: PositiveFloat = Field(60.0, le=300)
-    search_radius_hours: PositiveFloat = Field(
+    speed_kmh: float = Field(60.0, ge=1, le=300, allow_inf_nan=False)
+    search_radius_hours: Hours = Field(
         1.0, le=24, description="random partner search reaches this far (one-hour rule, 003:L3321)")
     cooperativeness: Fraction = Field(0.6, description="regional mean willingness to cooperate")
     cooperativeness_sd: float = Field(0.1, ge=0, le=0.5, allow_inf_nan=False)
@@ -110,24 +111,24 @@ class MarketConfig(_Section):
     max_phases_per_segment: int = Field(4, ge=1, le=12)
     volatility: float = Field(0.15, ge=0, le=1.0, allow_inf_nan=False,
                               description="monthly step size of each segment's log demand")
-    mean_reversion: float = Field(0.1, gt=0, le=1.0, allow_inf_nan=False)
-    target_utilisation: float = Field(0.78, gt=0, le=1.5, allow_inf_nan=False)
-    expected_win_share: float = Field(0.6, gt=0, le=1.0, allow_inf_nan=False)
-    demand_scale: float = Field(1.0, gt=0, le=10, allow_inf_nan=False)
+    mean_reversion: float = Field(0.1, ge=0.01, le=1.0, allow_inf_nan=False)
+    target_utilisation: float = Field(0.78, ge=0.01, le=1.5, allow_inf_nan=False)
+    expected_win_share: float = Field(0.6, ge=0.01, le=1.0, allow_inf_nan=False)
+    demand_scale: float = Field(1.0, ge=0.01, le=10, allow_inf_nan=False)
     work_median: float = Field(4.5, gt=0, le=100, allow_inf_nan=False,
                                description="employee-months of work per phase, median")
     work_sigma: float = Field(0.7, ge=0, le=2, allow_inf_nan=False)
     max_duration: int = Field(3, ge=1, le=12, description="orders last 1..max_duration months")
-    price: float = Field(7.0, gt=0, le=100, allow_inf_nan=False,
+    price: float = Field(7.0, ge=0.01, le=100, allow_inf_nan=False,
                          description="k€ paid per employee-month of work")
     commodity_share: Fraction = Field(0.25, description="share of segments that are commodities")
-    commodity_price_factor: float = Field(0.85, gt=0, le=2, allow_inf_nan=False)
+    commodity_price_factor: float = Field(0.85, ge=0.01, le=2, allow_inf_nan=False)
     novelty_growth: float = Field(0.004, ge=0, le=0.1, allow_inf_nan=False,
                                   description="monthly growth of novelty requirements")
     commodity_novelty_growth: float = Field(0.001, ge=0, le=0.1, allow_inf_nan=False)
     world_benchmark: float = Field(0.65, ge=-5, le=5, allow_inf_nan=False)
     world_benchmark_growth: float = Field(0.001, ge=-0.1, le=0.1, allow_inf_nan=False)
-    win_steepness: float = Field(6.0, gt=0, le=100, allow_inf_nan=False)
+    win_steepness: float = Field(6.0, ge=0.01, le=100, allow_inf_nan=False)
     knowledge_weight: float = Field(0.5, ge=0, le=10, allow_inf_nan=False)
 
 
@@ -138,7 +139,7 @@ class TeamsConfig(_Section):
                                description="strangers within reach a lead looks at per phase")
     trust_base: float = Field(0.15, ge=0, le=10, allow_inf_nan=False,
                               description="weight of a stranger relative to trust in partner choice")
-    proximity_hours: PositiveFloat = Field(1.0, le=24, description="distance decay of partner choice")
+    proximity_hours: Hours = Field(1.0, le=24, description="distance decay of partner choice")
     lead_visibility_exponent: float = Field(0.5, ge=0, le=3, allow_inf_nan=False)
     bids: int = Field(3, ge=1, le=20,
                       description="lead firms (or fixed networks) an order is offered to in turn "
@@ -292,9 +293,49 @@ class Scenario(_Section):
             if town is not None and town >= towns:
                 problems.append(f"shocks[{i}].town = {town} is not allowed: towns are numbered "
                                 f"0..{towns - 1}")
+        problems.extend(_order_flow_problems(self))
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+# Orders a firm may expect per month, at most and at least, for a scenario to be run: above,
+# one month's orders would not fit in memory at large sizes (the default is about 1); below,
+# nothing would ever happen (and shares of zero demand are undefined).
+MAX_ORDERS_PER_FIRM_MONTH = 50.0
+MIN_ORDERS_PER_FIRM_MONTH = 1e-4
+# Keys that set the expected order flow, named when it is out of bounds.
+_ORDER_FLOW_KEYS = ("market.work_median", "market.work_sigma", "market.demand_scale",
+                    "market.expected_win_share", "market.target_utilisation",
+                    "firms.employees_median", "firms.employees_sigma")
+
+
+def expected_orders_per_firm_month(sc: Scenario, phases_per_order: float) -> float:
+    """Orders per firm and month the market is calibrated to (docs/ODD.md §7.1): the demanded
+    work (capacity × target utilisation / expected win share) over the work of an order."""
+    firms, market = sc.firms, sc.market
+    spread = math.exp(min(firms.employees_sigma**2 / 2, 50.0))  # lognormal mean / median
+    employees = min(max(1.0, firms.employees_median * spread), firms.max_employees)
+    work = market.work_median * math.exp(market.work_sigma**2 / 2) * phases_per_order
+    demand = employees * market.target_utilisation * market.demand_scale
+    supply = market.expected_win_share * work
+    return demand / supply if supply > 0 else math.inf
+
+
+def _order_flow_problems(sc: Scenario) -> list[str]:
+    """The order flow must stay between the bounds, whatever the segments' phases turn out to be."""
+    most = expected_orders_per_firm_month(sc, 1.0)
+    least = expected_orders_per_firm_month(sc, float(sc.market.max_phases_per_segment))
+    keys = ", ".join(_ORDER_FLOW_KEYS)
+    if most > MAX_ORDERS_PER_FIRM_MONTH:
+        return [f"these values ask for up to {most:.3g} orders per firm and month (at most "
+                f"{MAX_ORDERS_PER_FIRM_MONTH:g} allowed, the default is about 1): raise "
+                f"market.work_median or lower market.demand_scale (the flow is set by {keys})"]
+    if not least >= MIN_ORDERS_PER_FIRM_MONTH:
+        return [f"these values ask for only {least:.3g} orders per firm and month (at least "
+                f"{MIN_ORDERS_PER_FIRM_MONTH:g} needed): lower market.work_median or raise "
+                f"market.demand_scale (the flow is set by {keys})"]
+    return []
 
 
 # Short names accepted as model keyword arguments (for mesa.batch_run, SolaraViz, EMA).
@@ -385,6 +426,11 @@ def parse_scenario(text: str, *, source: str = "<scenario>",
         raise ScenarioError(f"{source}: malformed TOML: {exc}", source=source) from None
     except RecursionError:
         raise ScenarioError(f"{source}: malformed TOML: nested too deeply", source=source) from None
+    if not data:
+        raise ScenarioError(
+            f"{source}: the scenario file is empty (no keys): a scenario sets at least its "
+            "name and what differs from the defaults; start from the shipped one "
+            "(clustersim validate baseline, scenarios/baseline.toml)", source=source)
     return scenario_from_dict(data, source=source, overrides=overrides)
 
 
@@ -543,8 +589,11 @@ def _check_known_key(key: str, source: str) -> None:
         allowed = _allowed_keys(parts[:depth])
         if parts[depth] not in allowed:
             where = f"[{'.'.join(parts[:depth])}]" if depth else "the top level"
+            # A short or dotted key is the likelier meaning: n_firm → n_firms, not firms.
+            hint = (did_you_mean(key, [*ALIASES, *leaf_keys()]) if depth == 0 else "") or \
+                did_you_mean(parts[depth], allowed)
             raise ScenarioError(
-                f"{source}: unknown key '{key}'{did_you_mean(parts[depth], allowed)}; "
+                f"{source}: unknown key '{key}'{hint}; "
                 f"keys allowed at {where}: {', '.join(allowed)}",
                 source=source, key=key)
         if depth < len(parts) - 1 and _section_model(parts[: depth + 1]) is None:
@@ -554,6 +603,18 @@ def _check_known_key(key: str, source: str) -> None:
         raise ScenarioError(
             f"{source}: '{key}' is a table; set one of its keys: {', '.join(_allowed_keys(parts))}",
             source=source, key=key)
+
+
+def leaf_keys() -> list[str]:
+    """Every settable dotted key of a scenario's tables (``market.volatility``, ...)."""
+    keys = []
+    for name, info in Scenario.model_fields.items():
+        model = info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            keys.extend(f"{name}.{field}" for field in model.model_fields)
+        elif name not in _LIST_TABLES:
+            keys.append(name)
+    return keys
 
 
 def _set_dotted(data: dict[str, Any], key: str, value: Any, *, source: str) -> None:

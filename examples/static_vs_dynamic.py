@@ -29,12 +29,15 @@ def main() -> None:
     parser.add_argument("--low", type=float, default=0.05)
     parser.add_argument("--high", type=float, default=0.4)
     args = parser.parse_args()
+    runs = 2 * 2 * args.seeds
+    print(f"{runs} runs of {args.firms} firms × {args.steps} months on {args.processes} "
+          "processes; mesa.batch_run shows its progress below", flush=True)
     rows = mesa.batch_run(
         ClusterModel,
         parameters={"network_mode": ["static", "dynamic"], "volatility": [args.low, args.high],
                     "seed": list(range(args.seeds)), "n_firms": args.firms, "steps": args.steps},
         iterations=1, max_steps=args.steps, data_collection_period=1,
-        number_processes=args.processes, display_progress=False)
+        number_processes=args.processes, display_progress=True)
     frame = pd.DataFrame(rows)
     per_run = frame.groupby(["network_mode", "volatility", "seed"]).agg(
         orders_won=("orders_won", "sum"), orders=("orders", "sum"),

@@ -430,3 +430,19 @@ def test_baseline_acceptance_same_seed_same_bytes(tmp_path: Path) -> None:
 )
 def test_default_folder_name_is_safe(name: str, folder: str) -> None:
     assert cli._safe_name(name) == folder
+
+
+@pytest.mark.parametrize(("args", "names"), [
+    (["run", "baseline", "--set", "market.work_median=1e-9"], ["market.work_median", "orders per firm"]),
+    (["run", "/dev/null"], ["/dev/null", "empty", "baseline"]),
+    (["validate", "baseline", "--set", "market.demand_scale=0.001"], ["market.demand_scale"]),
+])
+def test_valid_looking_input_that_cannot_run_exits_2_with_one_message(args, names, tmp_path) -> None:
+    """Values inside each key's range whose combination cannot run (a month of 10^10 orders),
+    and empty scenario files, are refused with the keys to change: never a traceback."""
+    result = invoke(*args, *(["--out", str(tmp_path / "out")] if args[0] == "run" else []))
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    for name in names:
+        assert name in result.output
+    assert not (tmp_path / "out").exists()

@@ -240,3 +240,21 @@ def test_exit_removes_agent_and_ties():
     assert model.ties.degree(victim) == 0
     assert all(victim not in p for p in model.ties.partners.values())
     assert model.firm_agents[victim] not in model.agents_by_type[Firm]
+
+
+@pytest.mark.parametrize("seed", [-1, "x", 1.5, True])
+def test_a_bad_seed_is_one_clear_message(seed):
+    from clustersim.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError, match=r"seed = .* whole number ≥ 0"):
+        ClusterModel(seed=seed, n_firms=10)
+
+
+def test_demand_saturates_instead_of_exploding():
+    """A very volatile market asks for at most MAX_DEMAND_LEVEL × its base orders."""
+    from clustersim.market import MAX_DEMAND_LEVEL
+
+    model = ClusterModel(seed=1, n_firms=30, **{"market.volatility": 1.0,
+                                                "market.mean_reversion": 0.01})
+    model.market.log_demand[:] = 1e3
+    assert (model.market.demand_rate() <= MAX_DEMAND_LEVEL * model.market.base_rate + 1e-9).all()

@@ -238,7 +238,7 @@ def test_every_alias_reaches_its_key(alias: str, target: str) -> None:
 
 
 def test_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
-    path = write(tmp_path, "s.toml", "")
+    path = write(tmp_path, "s.toml", "name = \"s\"\n")
     message = error_of(load_scenario, path, {"market.volatility": 4})
     assert "s.toml" in message
     assert "market.volatility = 4" in message
@@ -249,7 +249,7 @@ def test_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
     ("key", "fragments"),
     [
         ("market.volatilty", ["market.volatilty", "did you mean 'volatility'"]),
-        ("markt.volatility", ["markt.volatility", "did you mean 'market'"]),
+        ("markt.volatility", ["markt.volatility", "did you mean 'market.volatility'"]),
         ("market", ["'market' is a table", "volatility"]),
         ("steps.months", ["'steps' is a value, not a table"]),
         ("", ["non-empty"]),
@@ -330,7 +330,7 @@ def test_scenario_to_toml_round_trips_awkward_values() -> None:
         {
             "name": 'quote " back \\ slash',
             "description": "line one\nline two\ttab — Modena ✓",
-            "region": {"towns": 3, "size_km": 1e-3},
+            "region": {"towns": 3, "size_km": 1.0e3},
             "market": {"world_benchmark": -4.5, "volatility": 0.0},
             "outputs": {"firm_table_steps": [0, 5, 120]},
         }
@@ -477,6 +477,9 @@ def test_random_toml_files_behave_like_the_tables(
     path.write_text(text, encoding="utf-8")
     from_file = _outcome(load_scenario, path)
     from_dict = _outcome(scenario_from_dict, _through_toml(text), source=str(path))
+    if not _through_toml(text):  # an empty file is refused; an empty table from Python is not
+        assert isinstance(from_file, ScenarioError)
+        return
     assert type(from_file) is type(from_dict)
     if isinstance(from_file, Scenario):
         assert from_file == from_dict
@@ -623,3 +626,14 @@ def test_loading_a_scenario_needs_neither_mesa_nor_networkx():
             "heavy = {'mesa', 'networkx', 'clustersim.model'} & set(sys.modules)\n"
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t\n", "# a comment only\n"])
+def test_an_empty_scenario_is_refused_naming_the_baseline(text):
+    with pytest.raises(ScenarioError, match=r"empty.*baseline"):
+        parse_scenario(text, source="empty.toml")
+
+
+def test_a_mistyped_short_key_suggests_the_short_key():
+    with pytest.raises(ScenarioError, match="did you mean 'n_firms'"):
+        scenario_from_dict({}, overrides={"n_firm": 10})

@@ -36,7 +36,7 @@ class ChallengeGrantsConfig(PolicyConfig):
     min_consortium: int = Field(3, ge=3, le=100, description="firms in a consortium (at least 3)")
     max_consortium: int = Field(6, ge=3, le=100)
     project_cost_per_member: float = Field(
-        40.0, gt=0, le=1e6, allow_inf_nan=False, description="k€ a project costs per member, in all"
+        40.0, ge=0.01, le=1e6, allow_inf_nan=False, description="k€ a project costs per member, in all"
     )
     match_share: float = Field(
         0.5,
@@ -133,7 +133,7 @@ class HubsConfig(PolicyConfig):
     )
     reach_hours: float = Field(
         1.0,
-        gt=0,
+        ge=0.01,
         le=24,
         allow_inf_nan=False,
         description="firms within this travel time of a hub may join",

@@ -1,11 +1,11 @@
-"""How clustersim scales with the number of firms (issue 12), against Mesa's BoltzmannWealth.
+"""How clustersim scales with the number of firms, against Mesa's BoltzmannWealth.
 
 Usage::
 
     python benchmarks/bench_scale.py          # 1,000, 10,000 and 100,000 firms, 5+ minutes
     python benchmarks/bench_scale.py --quick  # 1,000 and 10,000 firms, under a minute
 
-The configuration is the one of the issue's targets: dynamic network mode, a brokers
+The configuration of the speed targets (benchmarks/README.md): dynamic network mode, a brokers
 and a hubs programme running from month 1 to the end (their budgets scaled with the
 firm count, 5,000 k€ per 1,000 firms, so that neither runs dry), every metric every
 month, and a firm table and a network snapshot at month 0 and at the last month.
@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_model import SEED, Timer, bench_boltzmann, load_average, platform_lines
 
-JOB_MONTHS = 120  # the issue's job: 100,000 firms × 120 months
+JOB_MONTHS = 120  # the target job: 100,000 firms × 120 months
 JOB_TARGET_S = 300.0  # ... in under 5 minutes wall, on 2 cores
 RSS_TARGET_MB = 4 * 1024.0
 EXPONENT_TARGET = 1.15

@@ -350,7 +350,7 @@ def export(
         ),
     ],
     parquet: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--parquet",
             metavar="DIR",
@@ -358,18 +358,44 @@ def export(
             "(meta, runs, summaries, timeseries) into this folder.",
             show_default=False,
         ),
-    ],
+    ] = None,
+    tidy: Annotated[
+        Path | None,
+        typer.Option(
+            "--tidy",
+            metavar="FILE",
+            help="Write one tidy table, one row per run: design factors, overridden keys and "
+            "every outcome as typed columns (FILE.parquet or FILE.csv).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Export a results store's tables to Parquet files."""
+    """Export a results store: its tables to Parquet (--parquet), or one tidy table (--tidy)."""
     from clustersim.experiments.spec import StoreError
     from clustersim.experiments.store import ResultsStore
 
-    _check_folder_for(parquet, f"--parquet {parquet}")
+    if parquet is None and tidy is None:
+        _fail("export: say what to write: --parquet DIR and/or --tidy FILE(.parquet|.csv)")
+    if tidy is not None and tidy.suffix.lower() not in (".parquet", ".csv"):
+        _fail(f"--tidy {tidy}: the file must end in .parquet or .csv")
+    if parquet is not None:
+        _check_folder_for(parquet, f"--parquet {parquet}")
+    if tidy is not None:
+        _check_folder_for(tidy.parent, f"--tidy {tidy}")
+    written = []
     try:
-        with ResultsStore.open_read_only(store) as results:
-            written = results.export_parquet(parquet)
+        if parquet is not None:
+            with ResultsStore.open_read_only(store) as results:
+                written += results.export_parquet(parquet)
+        if tidy is not None:
+            from clustersim.experiments.analysis import load_results
+            from clustersim.experiments.tidy import write_tidy
+
+            written.append(write_tidy(load_results(store, timeseries=False).tidy(), tidy))
     except StoreError as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{exc.filename or tidy}: cannot be written ({exc.strerror})")
     for path in written:
         typer.echo(f"wrote {path}")
 
@@ -591,7 +617,7 @@ class _SweepProgress:
         if not self.live:
             return
         self.progress = _progress_bar("runs · [red]{task.fields[failed]} failed[/red]",
-                                      "left")
+                                      "· left")
         self.progress.start()
         self.task = self.progress.add_task(self.name, total=plan.to_run, failed=0)
 
@@ -761,7 +787,7 @@ def _progress_bar(unit: str, before_remaining: str | None = None) -> Progress:
     )
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn(unit), TimeElapsedColumn()]
+               TextColumn(unit), TextColumn("elapsed"), TimeElapsedColumn()]
     if before_remaining:
         columns.append(TextColumn(before_remaining))
     columns.append(TimeRemainingColumn())
@@ -785,7 +811,7 @@ class _LazyProgress:
         if self.progress is None:
             if time.monotonic() - self.started < self.delay:
                 return
-            self.progress = _progress_bar("months")
+            self.progress = _progress_bar("months", "· left")
             self.progress.start()
             self.task = self.progress.add_task(self.description, total=total, completed=step_done)
         self.progress.update(self.task, completed=step_done, total=total)

@@ -111,6 +111,13 @@ class Results:
         return [o for o in OUTCOMES
                 if o in self.summaries.columns and self.summaries[o].notna().any()]
 
+    def tidy(self) -> pd.DataFrame:
+        """One row per run: identity, factor levels, overridden keys and every outcome as
+        typed columns (what ``clustersim export --tidy`` writes; :mod:`.tidy`)."""
+        from clustersim.experiments.tidy import tidy_table
+
+        return tidy_table(self)
+
 
 def load_results(path: str | Path, *, timeseries: bool | Sequence[str] = True) -> Results:
     """Read a results store (read-only) into a :class:`Results`.

@@ -11,6 +11,7 @@ What identifies a sweep (its store's meta, its default store, what a rerun makes
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -222,8 +223,11 @@ def start_backend(backend: str, workers: int | None, scheduler: str | Client | N
     try:
         return make_backend(backend, workers=workers, scheduler=scheduler)
     except (OSError, TimeoutError, ValueError) as exc:
-        target = f"the Dask scheduler at {scheduler}" if scheduler else f"the {backend} backend"
-        raise SweepOptionError(f"cannot start {target}: {exc}") from exc
+        if scheduler:  # an address was given: we tried to connect, not to start one
+            raise SweepOptionError(
+                f"--scheduler {scheduler}: cannot connect to a Dask scheduler there ({exc}); "
+                "is `dask scheduler` running at that address and reachable from here?") from exc
+        raise SweepOptionError(f"cannot start the {backend} backend: {exc}") from exc
 
 
 def check_store_path(path: Path) -> None:
@@ -248,4 +252,11 @@ def folder_problem(folder: Path) -> str | None:
         return f"{ancestor} is a file, not a folder"
     if ancestor.exists() and not os.access(ancestor, os.W_OK | os.X_OK):
         return f"no permission to write in {ancestor}"
+    # Permissions do not tell everything (/proc, /sys, a read-only or full disk): try.
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return f"cannot be created or written in ({exc.strerror or exc})"
     return None

@@ -446,3 +446,13 @@ def test_valid_looking_input_that_cannot_run_exits_2_with_one_message(args, name
     for name in names:
         assert name in result.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args", [["run", "baseline", "--out", "/proc/clustersim-out"],
+                                  ["run", "baseline", "--out", "/sys/clustersim-out"],
+                                  ["sweep", "policy_comparison", "--store", "/proc/x.duckdb"]])
+def test_a_place_that_cannot_be_written_exit_2_before_anything_runs(args) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert "cannot be created or written" in result.output
+    assert "Traceback" not in result.output

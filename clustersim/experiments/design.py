@@ -62,9 +62,13 @@ EXPERIMENT_SUFFIX = ".toml"
 MAX_RUNS = 100_000
 
 # Measured here (see docs/experiments.md, "How long will it take"): one core runs
-# about this many firm-months per second, plus a fixed set-up per run.
-FIRM_MONTHS_PER_SECOND = 6_000.0
-SETUP_SECONDS = 0.4
+# about this many firm-months per second at study sizes (200-1,000 firms), plus a fixed
+# set-up per run; each policy programme adds about this share to the cost (brokers 1.46x,
+# CPU seconds of `ClusterModel("danish_brokers", n_firms=200).run(120)` against the
+# baseline's). The old 6,000 firm-months per second made --dry-run 2.5x too long.
+FIRM_MONTHS_PER_SECOND = 12_000.0
+SETUP_SECONDS = 0.3
+POLICY_COST_SHARE = 0.4
 
 # Keys an experiment cannot override per point: the experiment's own `steps` sets the
 # months every run lasts (the scenario's `steps` would be ignored).
@@ -809,7 +813,10 @@ def estimate_seconds(spec: RunSpec) -> float:
     base = base_scenario(spec.scenario)
     firms = spec.overrides.get("firms.count", base.firms.count)
     spin_up = spec.overrides.get("spin_up", base.spin_up)
-    return SETUP_SECONDS + float(firms) * (spec.steps + float(spin_up)) / FIRM_MONTHS_PER_SECOND
+    policies = spec.overrides.get("policies", base.policies)
+    programmes = len(policies) if isinstance(policies, list) else 0
+    work = float(firms) * (spec.steps + float(spin_up)) / FIRM_MONTHS_PER_SECOND
+    return SETUP_SECONDS + work * (1.0 + POLICY_COST_SHARE * programmes)
 
 
 # --------------------------------------------------------------------------- writing

@@ -487,7 +487,11 @@ def _asgi_get(app, query: str = "", cookie: str = "") -> tuple[int, dict[str, st
     async def send(message):
         sent.append(message)
 
-    asyncio.run(app(scope, receive, send))
+    # In a thread of its own: an earlier test of the app may leave this thread's loop running.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, app(scope, receive, send)).result()
     start = sent[0]
     return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}
 

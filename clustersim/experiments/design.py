@@ -61,11 +61,13 @@ EXPERIMENT_SUFFIX = ".toml"
 # several experiments (and stores), and a typo in `samples` should not start a week of work.
 MAX_RUNS = 100_000
 
-# Measured here (see docs/experiments.md, "How long will it take"): one core runs
-# about this many firm-months per second at study sizes (200-1,000 firms), plus a fixed
-# set-up per run; each policy programme adds about this share to the cost (brokers 1.46x,
-# CPU seconds of `ClusterModel("danish_brokers", n_firms=200).run(120)` against the
-# baseline's). The old 6,000 firm-months per second made --dry-run 2.5x too long.
+# Measured here (see docs/experiments.md, "How long will it take"): one core runs about
+# FIRM_MONTHS_PER_SECOND firm-months per second at 200 firms; a firm-month costs more in a
+# larger cluster (more ties per firm): × (firms / 200)^0.4 up to 1,000 firms (1,000 firms ×
+# 132 months: 21 CPU s, `clustersim run baseline`), then × (firms / 1,000)^0.1 (the fitted
+# exponent of benchmarks/bench_scale.py); plus a fixed set-up per run. Each policy programme
+# adds about POLICY_COST_SHARE (brokers 1.46x: CPU seconds of
+# `ClusterModel("danish_brokers", n_firms=200).run(120)` against the baseline's).
 FIRM_MONTHS_PER_SECOND = 12_000.0
 SETUP_SECONDS = 0.3
 POLICY_COST_SHARE = 0.4
@@ -815,7 +817,10 @@ def estimate_seconds(spec: RunSpec) -> float:
     spin_up = spec.overrides.get("spin_up", base.spin_up)
     policies = spec.overrides.get("policies", base.policies)
     programmes = len(policies) if isinstance(policies, list) else 0
-    work = float(firms) * (spec.steps + float(spin_up)) / FIRM_MONTHS_PER_SECOND
+    size = float(firms)
+    per_firm_month = ((min(size, 1000.0) / 200.0) ** 0.4 * (max(size, 1000.0) / 1000.0) ** 0.1
+                      / FIRM_MONTHS_PER_SECOND)
+    work = size * (spec.steps + float(spin_up)) * per_firm_month
     return SETUP_SECONDS + work * (1.0 + POLICY_COST_SHARE * programmes)
 
 

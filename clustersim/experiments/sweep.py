@@ -252,11 +252,11 @@ def folder_problem(folder: Path) -> str | None:
         return f"{ancestor} is a file, not a folder"
     if ancestor.exists() and not os.access(ancestor, os.W_OK | os.X_OK):
         return f"no permission to write in {ancestor}"
-    # Permissions do not tell everything (/proc, /sys, a read-only or full disk): try.
+    # Permissions do not tell everything (/proc, /sys, a read-only or full disk): try to make
+    # (and remove) a folder where the first missing one would go; nothing is left behind.
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        if ancestor.is_dir():
+            tempfile.TemporaryDirectory(dir=ancestor).cleanup()
     except OSError as exc:
         return f"cannot be created or written in ({exc.strerror or exc})"
     return None

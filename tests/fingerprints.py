@@ -33,8 +33,15 @@ RUNS: dict[str, tuple[str, int, int, dict]] = {
 }
 
 
-def frame_hash(frame: pd.DataFrame) -> str:
-    """SHA-256 of a frame's column names and exact values (bit for bit)."""
+def frame_hash(frame: pd.DataFrame, columns: list[str] | None = None) -> str:
+    """SHA-256 of a frame's column names and exact values (bit for bit).
+
+    With ``columns``, only those columns (in that order) count: a column added later
+    (a new output) leaves the fingerprint of the outputs that were already there unchanged,
+    while a column that goes missing changes it.
+    """
+    if columns is not None:
+        frame = frame.reindex(columns=columns)
     digest = hashlib.sha256()
     digest.update("|".join(map(str, frame.columns)).encode())
     if len(frame):
@@ -54,28 +61,53 @@ def _scenario(name: str, overrides: dict):
     return scenario
 
 
-def run_fingerprint(name: str) -> dict[str, str]:
-    """Hashes of one fixed run's time series, firms, payments, events and totals."""
+def _frames(model) -> dict[str, pd.DataFrame]:
+    """The outputs of a finished run that fingerprints cover, by name."""
+    totals = pd.DataFrame([model.totals()]).reindex(sorted(model.totals()), axis=1)
+    ties = pd.DataFrame(dict(zip(("u", "v", "trust"), model.ties.edges(), strict=True)))
+    return {"timeseries": model.timeseries(), "firms": model.firm_frame(),
+            "payments": model.payments_frame(), "events": model.events_frame(),
+            "totals": totals, "ties": ties}
+
+
+def stored_columns(name: str) -> dict[str, list[str]]:
+    """The columns each output of run ``name`` had when the fingerprints were last written."""
+    if not STORE.exists():
+        return {}
+    return json.loads(STORE.read_text()).get(COLUMNS_KEY, {}).get(name, {})
+
+
+COLUMNS_KEY = "_columns"
+
+
+def run_fingerprint(name: str, columns: dict[str, list[str]] | None = None,
+                    frames: dict[str, pd.DataFrame] | None = None) -> dict[str, str]:
+    """Hashes of one fixed run's time series, firms, payments, events, totals and ties,
+    over the ``columns`` each had when the fingerprints were written (default: stored)."""
     from clustersim.model import ClusterModel
 
     scenario_name, seed, steps, overrides = RUNS[name]
     model = ClusterModel(_scenario(scenario_name, overrides), seed=seed)
     model.run(steps)
-    totals = pd.DataFrame([model.totals()]).reindex(sorted(model.totals()), axis=1)
-    ties = pd.DataFrame(dict(zip(("u", "v", "trust"), model.ties.edges(), strict=True)))
-    return {
-        "timeseries": frame_hash(model.timeseries()),
-        "firms": frame_hash(model.firm_frame()),
-        "payments": frame_hash(model.payments_frame()),
-        "events": frame_hash(model.events_frame()),
-        "totals": frame_hash(totals),
-        "ties": frame_hash(ties),
-        "rng": hashlib.sha256(np.asarray(model.rng.random(4)).tobytes()).hexdigest()[:16],
-    }
+    columns = stored_columns(name) if columns is None else columns
+    outputs = _frames(model)
+    if frames is not None:
+        frames.update(outputs)
+    prints = {key: frame_hash(frame, columns.get(key)) for key, frame in outputs.items()}
+    prints["rng"] = hashlib.sha256(np.asarray(model.rng.random(4)).tobytes()).hexdigest()[:16]
+    return prints
 
 
-def all_fingerprints() -> dict[str, dict[str, str]]:
-    return {name: run_fingerprint(name) for name in RUNS}
+def all_fingerprints() -> dict:
+    """Every run's fingerprints over all current columns, plus those columns."""
+    prints: dict = {}
+    columns: dict[str, dict[str, list[str]]] = {}
+    for name in RUNS:
+        frames: dict[str, pd.DataFrame] = {}
+        prints[name] = run_fingerprint(name, columns={}, frames=frames)
+        columns[name] = {key: [str(c) for c in frame.columns] for key, frame in frames.items()}
+    prints[COLUMNS_KEY] = columns
+    return prints
 
 
 if __name__ == "__main__":

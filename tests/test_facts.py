@@ -1,0 +1,70 @@
+"""Stylised facts: the measures a run gives and how a store's runs meet the targets."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clustersim.experiments.analysis import Results
+from clustersim.facts import FACT_MEASURES, FACTS, fact_measures, facts_table, verdict
+from clustersim.model import ClusterModel
+from clustersim.scenario import load_scenario
+
+
+@pytest.mark.parametrize(("ci", "strict", "expected"), [
+    ((0.35, 0.45), False, "yes"),
+    ((0.20, 0.30), False, "no"),
+    ((0.25, 0.40), False, "unclear"),
+    ((0.52, 0.60), False, "no"),
+    ((0.40, 0.51), False, "yes"),
+    ((0.40, 0.51), True, "unclear"),
+    ((0.51, 0.60), True, "no"),
+    ((math.nan, 0.4), False, "unclear"),
+])
+def test_verdict_compares_the_whole_interval_with_the_range(ci, strict, expected):
+    assert verdict(0.31, 0.51, *ci, strict_high=strict) == expected
+
+
+def test_targets_read_as_ranges():
+    by_measure = {fact.measure: fact for fact in FACTS}
+    assert by_measure["formal_share_36m"].target == "0.31 – 0.51"
+    assert by_measure["size_skewness"].target == "≥ 1"
+    assert by_measure["firms_change_low_cost"].target == "< 1"
+    assert by_measure["hub_self_funding"].target == "≥ 0.5 and < 1"
+
+
+def test_a_broker_run_measures_the_broker_facts_and_nothing_it_cannot_show():
+    scenario = load_scenario("denmark_1989", {"firms.count": 150, "steps": 40})
+    scenario.policies[0].start, scenario.policies[0].duration = 2, 20
+    model = ClusterModel(scenario, seed=2)
+    model.run()
+    values = fact_measures(model, model.timeseries())
+    assert set(values) == set(FACT_MEASURES)
+    series = model.timeseries().set_index("step")
+    assert values["formal_share_36m"] == series.loc[38, "formal_network_share"]
+    active = series["formal_networks_active"]
+    assert values["networks_persist_12m"] == pytest.approx(active.loc[33] / active.loc[21])
+    employees = model.firms.employees[: model.firms.n][model.firms.alive[: model.firms.n]]
+    assert values["firms_under_50_share"] == pytest.approx(float((employees < 50).mean()))
+    # no hubs, no low-cost competition: those facts are not measured
+    for name in ("hub_member_share", "hub_self_funding", "firms_change_low_cost"):
+        assert math.isnan(values[name])
+
+
+def test_facts_table_gives_a_mean_and_interval_per_arm():
+    rng = np.random.default_rng(1)
+    summaries = pd.DataFrame({
+        "arm": ["a"] * 10 + ["b"] * 10,
+        "formal_share_36m": np.r_[rng.normal(0.41, 0.02, 10), rng.normal(0.7, 0.02, 10)],
+        "size_skewness": np.r_[np.full(10, math.nan), rng.normal(2.0, 0.1, 10)],
+    })
+    results = Results(meta={}, runs=pd.DataFrame(), summaries=summaries, timeseries=pd.DataFrame())
+    table = facts_table(results).set_index(["arm", "measure"])
+    f2 = next(f for f in FACTS if f.measure == "formal_share_36m").label
+    skew = next(f for f in FACTS if f.measure == "size_skewness").label
+    assert table.loc[("a", f2), "holds"] == "yes"
+    assert table.loc[("b", f2), "holds"] == "no"
+    assert table.loc[("a", f2), "n"] == 10
+    assert ("a", skew) not in table.index  # no run of arm a measured it
+    assert table.loc[("b", skew), "holds"] == "yes"

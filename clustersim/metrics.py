@@ -135,7 +135,9 @@ def network_structure(model: ClusterModel) -> dict[str, float]:
     position[idx] = np.arange(len(idx))
     u, v, _trust = model.ties.edges()
     adj = networks.adjacency(len(idx), position[u], position[v])
-    values = networks.network_metrics(adj, path_sources=model.scenario.outputs.path_length_sources,
+    outputs = model.scenario.outputs
+    values = networks.network_metrics(adj, path_sources=outputs.path_length_sources,
+                                      clustering_sample=outputs.clustering_sample,
                                       rng=model.metrics_rng)
     return {k: values[k] for k in NETWORK_STRUCTURE_COLUMNS}
 

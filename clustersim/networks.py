@@ -223,36 +223,52 @@ def _structure(adj: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
     return a
 
 
-def _triangles_per_node(adj: sp.csr_matrix, degree: np.ndarray) -> np.ndarray:
-    """Twice the number of triangles through each node: row sums of ``(A @ A) ∘ A``.
+def _triangles_per_node(adj: sp.csr_matrix, degree: np.ndarray,
+                        nodes: np.ndarray | None = None) -> np.ndarray:
+    """Twice the number of triangles through each node (of ``nodes``, default all): row sums
+    of ``(A @ A) ∘ A``.
 
     Rows are processed in chunks sized by their length-2 path count
     (``A @ degree``), so memory stays bounded even around hubs with many members.
     """
-    n = adj.shape[0]
-    twice_triangles = np.zeros(n, dtype=np.float64)
-    work = np.asarray(adj @ degree.astype(np.float64)).ravel()
+    rows_of = np.arange(adj.shape[0]) if nodes is None else np.asarray(nodes, dtype=np.int64)
+    count = rows_of.size
+    twice_triangles = np.zeros(count, dtype=np.float64)
+    work = np.asarray(adj[rows_of] @ degree.astype(np.float64)).ravel()
     cumulative = np.cumsum(work)
     start = 0
-    while start < n:
+    while start < count:
         base = cumulative[start - 1] if start else 0.0
         stop = int(np.searchsorted(cumulative, base + _TRIANGLE_WORK_PER_CHUNK, side="right"))
-        stop = min(max(stop, start + 1), n)
-        rows = adj[start:stop]
+        stop = min(max(stop, start + 1), count)
+        rows = adj[rows_of[start:stop]]
         closed = (rows @ adj).multiply(rows)
         twice_triangles[start:stop] = np.asarray(closed.sum(axis=1)).ravel()
         start = stop
     return twice_triangles
 
 
-def _average_clustering(adj: sp.csr_matrix, degree: np.ndarray) -> float:
-    """Mean local clustering over all nodes; nodes with degree < 2 count as 0 (networkx)."""
+def _average_clustering(adj: sp.csr_matrix, degree: np.ndarray, sample: int | None = None,
+                        rng: np.random.Generator | None = None) -> float:
+    """Mean local clustering over all nodes; nodes with degree < 2 count as 0 (networkx).
+
+    Exact when ``sample`` is None or the graph has at most ``sample`` nodes; otherwise the
+    mean over ``sample`` distinct nodes drawn with ``rng`` (an unbiased estimate: local
+    clustering lies in 0..1, so its standard error is at most 0.5 / √sample).
+    """
     n = adj.shape[0]
     if n == 0:
         return 0.0
-    twice_triangles = _triangles_per_node(adj, degree)
+    nodes = None
+    if sample is not None and n > sample:
+        if rng is None:
+            raise ValueError(f"the graph has {n} nodes, more than clustering_sample={sample}, "
+                             "so clustering is estimated by sampling and needs rng")
+        nodes = np.sort(rng.choice(n, size=sample, replace=False))
+    twice_triangles = _triangles_per_node(adj, degree, nodes)
+    degree = degree if nodes is None else degree[nodes]
     possible = degree.astype(np.float64) * (degree - 1.0)  # 2 × pairs of neighbours
-    local = np.zeros(n, dtype=np.float64)
+    local = np.zeros(degree.size, dtype=np.float64)
     has_pairs = degree >= 2
     local[has_pairs] = twice_triangles[has_pairs] / possible[has_pairs]
     return float(local.mean())
@@ -349,6 +365,7 @@ def network_metrics(
     adj: sp.spmatrix | sp.sparray,
     *,
     path_sources: int = 300,
+    clustering_sample: int | None = None,
     rng: np.random.Generator | None = None,
 ) -> dict[str, float]:
     """The network outputs of docs/ODD.md §8 for an undirected tie graph.
@@ -358,7 +375,10 @@ def network_metrics(
             non-zero is a tie, weights are ignored.
         path_sources: largest component size for which ``avg_path_length`` is exact;
             above it, the number of BFS sources sampled to estimate it.
-        rng: the model's generator; required only when sampling is needed.
+        clustering_sample: largest graph for which ``clustering`` is exact; above it,
+            the number of nodes sampled to estimate it (None: always exact).
+        rng: a generator; required only when sampling is needed (the model passes its
+            measurement stream, so sampling never changes what the firms do).
 
     Returns:
         A dict with, as plain Python numbers:
@@ -400,7 +420,7 @@ def network_metrics(
     return {
         "density": 2.0 * edges / (n * (n - 1)) if n >= 2 else 0.0,
         "mean_degree": 2.0 * edges / n if n else 0.0,
-        "clustering": _average_clustering(a, degree),
+        "clustering": _average_clustering(a, degree, clustering_sample, rng),
         "avg_path_length": float(_avg_path_length(a, largest_nodes, int(path_sources), rng)),
         "largest_component_share": largest_nodes.size / n if n else 0.0,
         "components": int(n_components),

@@ -231,6 +231,10 @@ class OutputsConfig(_Section):
     path_length_sources: int = Field(
         50, ge=1, le=100_000,
         description="average path length is exact up to this many firms, sampled from as many above")
+    clustering_sample: int = Field(
+        2000, ge=1, le=1_000_000,
+        description="average clustering is exact up to this many firms, estimated from this "
+        "many sampled firms above (standard error ≤ 0.5 / √n)")
 
 
 class InstitutionsConfig(_Section):

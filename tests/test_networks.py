@@ -165,6 +165,28 @@ def test_sampling_needs_rng() -> None:
         network_metrics(adjacency(50, u, v), path_sources=10)
 
 
+def test_sampled_clustering_is_exact_up_to_the_sample_and_close_above() -> None:
+    n = 4000
+    rng = np.random.default_rng(11)
+    # a clustered graph: ring lattice (each node tied to its 4 nearest) plus random ties
+    ring_u = np.repeat(np.arange(n), 2)
+    ring_v = (ring_u + np.tile([1, 2], n)) % n
+    extra_u, extra_v = rng.integers(0, n, 2000), rng.integers(0, n, 2000)
+    keep = extra_u != extra_v
+    adj = adjacency(n, np.r_[ring_u, extra_u[keep]], np.r_[ring_v, extra_v[keep]])
+    exact = nx.average_clustering(nx.from_scipy_sparse_array(adj))
+    whole = network_metrics(adj, clustering_sample=n, rng=np.random.default_rng(1))
+    assert whole["clustering"] == pytest.approx(exact, abs=1e-12)
+    sample = 1000
+    first = network_metrics(adj, clustering_sample=sample, rng=np.random.default_rng(2))
+    again = network_metrics(adj, clustering_sample=sample, rng=np.random.default_rng(2))
+    assert first == again
+    assert first["clustering"] != exact  # it did sample
+    assert first["clustering"] == pytest.approx(exact, abs=4 * 0.5 / math.sqrt(sample))
+    with pytest.raises(ValueError, match="rng"):
+        network_metrics(adj, clustering_sample=sample)
+
+
 def test_bfs_distance_sums_match_dijkstra() -> None:
     u, v = random_connected_ties(500, 400, seed=3)
     adj = adjacency(500, u, v)

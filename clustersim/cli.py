@@ -638,6 +638,60 @@ class _SweepProgress:
             self.progress = None
 
 
+@app.command()
+def facts(
+    store: Annotated[
+        Path,
+        typer.Argument(
+            metavar="STORE",
+            help="A results store written by `clustersim sweep`.",
+            show_default=False,
+        ),
+    ],
+    csv: Annotated[
+        Path | None,
+        typer.Option("--csv", metavar="FILE", help="Also write the table to this CSV file.",
+                     show_default=False),
+    ] = None,
+) -> None:
+    """How the runs of a store meet the stylised facts (docs/DOMAIN.md F1-F11): per arm,
+    each fact's measure with its 95% CI, the target from the sources, and whether it holds."""
+    from clustersim.experiments.analysis import load_results
+    from clustersim.experiments.spec import StoreError
+    from clustersim.facts import NOT_MEASURED, facts_table
+
+    if csv is not None:
+        _check_folder_for(csv.parent, f"--csv {csv}")
+    try:
+        table = facts_table(load_results(store, timeseries=False))
+    except StoreError as exc:
+        _fail(str(exc))
+    if not len(table):
+        _fail(f"{store}: no run in this store measures a stylised fact (a store written "
+              "before facts were measured, or runs too short to reach the months they are "
+              "read at); rerun the sweep into a new store")
+    _print_facts(table)
+    for fact, how in NOT_MEASURED.items():
+        typer.echo(f"{fact}: {how}")
+    if csv is not None:
+        table.to_csv(csv, index=False)
+        typer.echo(f"wrote {csv}")
+
+
+def _print_facts(table: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Table(title="Stylised facts: the model against the sources (mean, 95% CI over runs)")
+    for column in ("arm", "fact", "measure", "mean [95% CI]", "n", "target", "holds", "source"):
+        out.add_column(column, overflow="fold")
+    for row in table.itertuples(index=False):
+        out.add_row(str(row.arm), row.fact, row.measure,
+                    f"{row.mean:.3g} [{row.ci_low:.3g}, {row.ci_high:.3g}]", str(row.n),
+                    row.target, row.holds, row.source)
+    Console(width=max(120, Console().width)).print(out)
+
+
 # --------------------------------------------------------------------------- report
 
 

@@ -43,7 +43,8 @@ class Fact:
     id: str
     statement: str
     measure: str  # name of the run-level measure (a column of the summaries)
-    label: str  # what the measure is, for tables
+    short: str  # a few words for tables
+    label: str  # what the measure is, in full
     low: float  # target range, inclusive
     high: float
     source: str
@@ -68,41 +69,118 @@ class Fact:
 
 
 FACTS: tuple[Fact, ...] = (
-    Fact("F1", "firm sizes are strongly right-skewed; nearly all firms have 50 or fewer "
-         "employees (none reaches 250: SMEs by definition)", "firms_under_50_share",
-         "share of living firms under 50 employees at the end", 0.9, 1.0,
-         "003:L78, L521, L1365"),
-    Fact("F1", "firm sizes are strongly right-skewed", "size_skewness",
-         "skewness of living firms' employees at the end", 1.0, math.inf,
-         "003:L78, L521, L1365",
-         "a sample skewness of 1 or more counts as strongly right-skewed"),
-    Fact("F2", "a national broker package reaches a large share of small firms quickly",
-         "formal_share_36m", f"share of firms in active formal networks {F2_MONTHS} months "
-         "after the broker programme starts", 0.31, 0.51, "003:L1673, L3850",
-         "Denmark: more than 3,000 of 7,300 (0.41) by 1991; ± 0.10"),
-    Fact("F4", "networks outlive the subsidies", "networks_persist_12m",
-         f"formal networks active {F4_MONTHS} months after the programme's sunset, per "
-         "network active at the sunset", 0.8, 1.0, "003:L1744-1750",
-         "94% of Danish participants meant to go on collaborating"),
-    Fact("F5", "formal networks are small", "formal_network_mean_size",
-         "mean members of the formal networks active at the end", 3.0, 13.0,
-         "003:L1668, L1714-1719, L4155, L4221", "at least 3; examples of 5, 8 and 13"),
-    Fact("F6", "firms limit dependence on one partner", "dependent_firms_share",
-         f"share of firms taking more than {DEPENDENCE_THRESHOLD:.0%} of their output from "
-         "one partner, at the end", 0.0, 0.5, "003:L2277-2282, L4327",
-         "the sources advise 20-30% at most; most firms under it"),
-    Fact("F7", "active participation in broad networks is thin", "hub_member_share",
-         "share of firms that are hub members, mean over the hub programme", 0.08, 0.25,
-         "003:L4173-4176", "the Heat Treaters Network: 15 active of 98 (0.15)"),
-    Fact("F8", "service centres need subsidy: fees carry most of the cost, few ever "
-         "self-fund", "hub_self_funding", "hubs' fees / cost of their services, mean over "
-         "the hub programme", 0.5, 1.0, "003:L1402-1405, L2669", strict_high=True),
-    Fact("F10", "under low-cost competition a cluster can shrink in firms yet grow in output",
-         "firms_change_low_cost", "firms alive at the end / firms alive when low-cost "
-         "competition starts", 0.0, 1.0, "001:L3315-3330, L3468", strict_high=True),
-    Fact("F10", "under low-cost competition a cluster can shrink in firms yet grow in output",
-         "revenue_per_firm_change_low_cost", "revenue per firm, last 12 months / 12 months "
-         "before low-cost competition", 1.0, math.inf, "001:L3315-3330, L3468"),
+    Fact(
+        "F1",
+        "firm sizes are strongly right-skewed; nearly all firms have 50 or fewer "
+        "employees (none reaches 250: SMEs by definition)",
+        "firms_under_50_share",
+        "share under 50 employees",
+        "share of living firms under 50 employees at the end",
+        0.9,
+        1.0,
+        "003:L78, L521, L1365",
+    ),
+    Fact(
+        "F1",
+        "firm sizes are strongly right-skewed",
+        "size_skewness",
+        "size skewness",
+        "skewness of living firms' employees at the end",
+        1.0,
+        math.inf,
+        "003:L78, L521, L1365",
+        "a sample skewness of 1 or more counts as strongly right-skewed",
+    ),
+    Fact(
+        "F2",
+        "a national broker package reaches a large share of small firms quickly",
+        "formal_share_36m",
+        "in formal networks at +36 months",
+        f"share of firms in active formal networks {F2_MONTHS} months "
+        "after the broker programme starts",
+        0.31,
+        0.51,
+        "003:L1673, L3850",
+        "Denmark: more than 3,000 of 7,300 (0.41) by 1991; ± 0.10",
+    ),
+    Fact(
+        "F4",
+        "networks outlive the subsidies",
+        "networks_persist_12m",
+        "networks still active 12 months after the sunset",
+        f"formal networks active {F4_MONTHS} months after the programme's sunset, per "
+        "network active at the sunset",
+        0.8,
+        1.0,
+        "003:L1744-1750",
+        "94% of Danish participants meant to go on collaborating",
+    ),
+    Fact(
+        "F5",
+        "formal networks are small",
+        "formal_network_mean_size",
+        "mean formal network size",
+        "mean members of the formal networks active at the end",
+        3.0,
+        13.0,
+        "003:L1668, L1714-1719, L4155, L4221",
+        "at least 3; examples of 5, 8 and 13",
+    ),
+    Fact(
+        "F6",
+        "firms limit dependence on one partner",
+        "dependent_firms_share",
+        "firms > 30% on one partner",
+        f"share of firms taking more than {DEPENDENCE_THRESHOLD:.0%} of their output from "
+        "one partner, at the end",
+        0.0,
+        0.5,
+        "003:L2277-2282, L4327",
+        "the sources advise 20-30% at most; most firms under it",
+    ),
+    Fact(
+        "F7",
+        "active participation in broad networks is thin",
+        "hub_member_share",
+        "hub members",
+        "share of firms that are hub members, mean over the hub programme",
+        0.08,
+        0.25,
+        "003:L4173-4176",
+        "the Heat Treaters Network: 15 active of 98 (0.15)",
+    ),
+    Fact(
+        "F8",
+        "service centres need subsidy: fees carry most of the cost, few ever self-fund",
+        "hub_self_funding",
+        "hub fees / costs",
+        "hubs' fees / cost of their services, mean over the hub programme",
+        0.5,
+        1.0,
+        "003:L1402-1405, L2669",
+        strict_high=True,
+    ),
+    Fact(
+        "F10",
+        "under low-cost competition a cluster can shrink in firms yet grow in output",
+        "firms_change_low_cost",
+        "firms, end / at the shock",
+        "firms alive at the end / firms alive when low-cost competition starts",
+        0.0,
+        1.0,
+        "001:L3315-3330, L3468",
+        strict_high=True,
+    ),
+    Fact(
+        "F10",
+        "under low-cost competition a cluster can shrink in firms yet grow in output",
+        "revenue_per_firm_change_low_cost",
+        "revenue per firm, after / before",
+        "revenue per firm, last 12 months / 12 months before low-cost competition",
+        1.0,
+        math.inf,
+        "001:L3315-3330, L3468",
+    ),
 )
 FACT_MEASURES: tuple[str, ...] = tuple(dict.fromkeys(f.measure for f in FACTS))
 
@@ -110,9 +188,9 @@ FACT_MEASURES: tuple[str, ...] = tuple(dict.fromkeys(f.measure for f in FACTS))
 NOT_MEASURED: dict[str, str] = {
     "F3": "an input: brokers_per_1000 = 5.5 (one broker per about 180 firms)",
     "F9": "not measured: the model has no cluster organisation whose project output "
-          "depends on its participant count",
+    "depends on its participant count",
     "F11": "an input: the novelty requirements' growth (market.novelty_growth) sets how fast "
-           "products age",
+    "products age",
 }
 
 
@@ -179,8 +257,12 @@ def _hub_measures(model: ClusterModel, ts: pd.DataFrame) -> dict[str, float]:
     if not len(running):
         return {}
     alive = running["firms_alive"].to_numpy(dtype=float)
-    share = np.divide(running["hub_members"].to_numpy(dtype=float), alive,
-                      out=np.full(len(alive), np.nan), where=alive > 0)
+    share = np.divide(
+        running["hub_members"].to_numpy(dtype=float),
+        alive,
+        out=np.full(len(alive), np.nan),
+        where=alive > 0,
+    )
     ratio = running["hub_self_funding_ratio"].to_numpy(dtype=float)
     return {"hub_member_share": _nanmean(share), "hub_self_funding": _nanmean(ratio)}
 
@@ -200,9 +282,11 @@ def _low_cost_measures(model: ClusterModel, ts: pd.DataFrame) -> dict[str, float
     per_firm_after = float((after["revenue"] / after["firms_alive"]).mean())
     return {
         "firms_change_low_cost": float(ts["firms_alive"].iloc[-1]) / firms_then
-        if firms_then > 0 else math.nan,
+        if firms_then > 0
+        else math.nan,
         "revenue_per_firm_change_low_cost": per_firm_after / per_firm_before
-        if per_firm_before > 0 else math.nan,
+        if per_firm_before > 0
+        else math.nan,
     }
 
 
@@ -214,8 +298,9 @@ def _nanmean(values: np.ndarray) -> float:
 # --------------------------------------------------------------------------- a store's facts
 
 
-def verdict(low: float, high: float, ci_low: float, ci_high: float,
-            strict_high: bool = False) -> str:
+def verdict(
+    low: float, high: float, ci_low: float, ci_high: float, strict_high: bool = False
+) -> str:
     """``yes`` if [ci_low, ci_high] lies inside [low, high] (below ``high`` when
     ``strict_high``), ``no`` if wholly outside, else ``unclear``."""
     if not (math.isfinite(ci_low) and math.isfinite(ci_high)):
@@ -245,10 +330,36 @@ def facts_table(results: Results, by: str = "arm") -> pd.DataFrame:
             if not len(values):
                 continue
             ci = mean_ci(values)
-            rows.append({by: group, "fact": fact.id, "statement": fact.statement,
-                         "measure": fact.label, "n": len(values), "mean": ci["mean"],
-                         "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
-                         "target": fact.target, "holds": fact.holds(ci["ci_low"], ci["ci_high"]),
-                         "source": fact.source, "note": fact.note})
-    return pd.DataFrame(rows, columns=[by, "fact", "statement", "measure", "n", "mean", "ci_low",
-                                       "ci_high", "target", "holds", "source", "note"])
+            rows.append(
+                {
+                    by: group,
+                    "fact": fact.id,
+                    "statement": fact.statement,
+                    "measure": fact.short,
+                    "n": len(values),
+                    "mean": ci["mean"],
+                    "ci_low": ci["ci_low"],
+                    "ci_high": ci["ci_high"],
+                    "target": fact.target,
+                    "holds": fact.holds(ci["ci_low"], ci["ci_high"]),
+                    "source": fact.source,
+                    "note": fact.note,
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            by,
+            "fact",
+            "statement",
+            "measure",
+            "n",
+            "mean",
+            "ci_low",
+            "ci_high",
+            "target",
+            "holds",
+            "source",
+            "note",
+        ],
+    )

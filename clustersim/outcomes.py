@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from clustersim.facts import FACTS, fact_measures
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -25,6 +27,7 @@ class Outcome:
     unit: str
     higher_is_better: bool | None  # None: neither (a count of churn, a spend)
     description: str
+    kind: str = "outcome"  # "fact": a stylised-fact measure (clustersim.facts), kept, not compared
 
 
 OUTCOME_INFO: dict[str, Outcome] = {
@@ -59,7 +62,14 @@ OUTCOME_INFO: dict[str, Outcome] = {
                          "NaN without a shock"),
 }
 
+# The stylised facts' measures are kept with every run too, for `clustersim facts`.
+OUTCOME_INFO.update({
+    fact.measure: Outcome(f"{fact.id}: {fact.short}", "", None, fact.label, kind="fact")
+    for fact in FACTS})
+
 OUTCOMES: list[str] = list(OUTCOME_INFO)
+# The outcomes analysts compare between arms (reports, verdicts), without the fact measures.
+COMPARED_OUTCOMES: list[str] = [name for name, info in OUTCOME_INFO.items() if info.kind == "outcome"]
 
 
 def summarise(model: ClusterModel, timeseries: pd.DataFrame | None = None) -> dict[str, float]:
@@ -97,4 +107,5 @@ def summarise(model: ClusterModel, timeseries: pd.DataFrame | None = None) -> di
         out["shock_depth"] = float(first["depth"])
         out["months_to_recover"] = float(first["months_to_recover"]) if recovered else math.nan
         out["recovered"] = 1.0 if recovered else 0.0
+    out.update(fact_measures(model, ts))
     return {name: float(out[name]) for name in OUTCOMES}

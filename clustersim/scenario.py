@@ -278,6 +278,10 @@ class Scenario(_Section):
             problems.append(
                 f"market.max_phases_per_segment = {self.market.max_phases_per_segment} is not "
                 f"allowed: must be ≤ firms.phases ({self.firms.phases})")
+        if self.demography.entrant_employees > self.firms.max_employees:
+            problems.append(
+                f"demography.entrant_employees = {self.demography.entrant_employees:g} is not "
+                f"allowed: must be ≤ firms.max_employees ({self.firms.max_employees:g})")
         for table, items in (("policies", self.policies), ("shocks", self.shocks)):
             for i, item in enumerate(items):
                 if item.start >= self.steps:

@@ -61,10 +61,36 @@ def test_facts_table_gives_a_mean_and_interval_per_arm():
     })
     results = Results(meta={}, runs=pd.DataFrame(), summaries=summaries, timeseries=pd.DataFrame())
     table = facts_table(results).set_index(["arm", "measure"])
-    f2 = next(f for f in FACTS if f.measure == "formal_share_36m").label
-    skew = next(f for f in FACTS if f.measure == "size_skewness").label
+    f2 = next(f for f in FACTS if f.measure == "formal_share_36m").short
+    skew = next(f for f in FACTS if f.measure == "size_skewness").short
     assert table.loc[("a", f2), "holds"] == "yes"
     assert table.loc[("b", f2), "holds"] == "no"
     assert table.loc[("a", f2), "n"] == 10
     assert ("a", skew) not in table.index  # no run of arm a measured it
     assert table.loc[("b", skew), "holds"] == "yes"
+
+
+def test_the_facts_command_prints_the_table_and_writes_csv(tmp_path):
+    from store_fixtures import policy_store
+    from typer.testing import CliRunner
+
+    from clustersim.cli import app
+
+    out = tmp_path / "facts.csv"
+    done = CliRunner().invoke(app, ["facts", str(policy_store()), "--csv", str(out)])
+    assert done.exit_code == 0, done.output
+    assert "Stylised facts" in done.output and "F3: an input" in done.output
+    table = pd.read_csv(out)
+    assert set(table["arm"]) == {"baseline", "brokers", "hubs"}
+    assert {"F1", "F7", "F8"} <= set(table["fact"])
+    assert set(table["holds"]) <= {"yes", "no", "unclear"}
+
+
+def test_the_facts_command_refuses_a_missing_store(tmp_path):
+    from typer.testing import CliRunner
+
+    from clustersim.cli import app
+
+    done = CliRunner().invoke(app, ["facts", str(tmp_path / "none.duckdb")])
+    assert done.exit_code == 2
+    assert "none.duckdb" in done.output

@@ -637,3 +637,8 @@ def test_an_empty_scenario_is_refused_naming_the_baseline(text):
 def test_a_mistyped_short_key_suggests_the_short_key():
     with pytest.raises(ScenarioError, match="did you mean 'n_firms'"):
         scenario_from_dict({}, overrides={"n_firm": 10})
+
+
+def test_entrants_larger_than_the_size_cap_are_refused():
+    with pytest.raises(ScenarioError, match=r"demography.entrant_employees = 10 .*≤ firms.max_employees \(5\)"):
+        load_scenario("baseline", {"firms.max_employees": 5, "demography.entrant_employees": 10})

@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import stats
 
 from clustersim.experiments.spec import STORE_SCHEMA_VERSION, StoreError
-from clustersim.outcomes import OUTCOME_INFO, OUTCOMES
+from clustersim.outcomes import COMPARED_OUTCOMES, OUTCOME_INFO, OUTCOMES
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class Results:
     def outcomes(self) -> list[str]:
         """The outcomes with at least one value (all-NaN outcomes, e.g. shock depth
         without a shock, are left out)."""
-        return [o for o in OUTCOMES
+        return [o for o in COMPARED_OUTCOMES
                 if o in self.summaries.columns and self.summaries[o].notna().any()]
 
     def tidy(self) -> pd.DataFrame:

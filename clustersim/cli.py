@@ -54,6 +54,14 @@ ScenarioArgument = Annotated[
         show_default=False,
     ),
 ]
+StoreArgument = Annotated[
+    Path,
+    typer.Argument(
+        metavar="STORE",
+        help="A results store written by `clustersim sweep` (results/<experiment>.duckdb).",
+        show_default=False,
+    ),
+]
 SetOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -341,14 +349,7 @@ def sweep(
 
 @app.command()
 def export(
-    store: Annotated[
-        Path,
-        typer.Argument(
-            metavar="STORE",
-            help="A results store written by `clustersim sweep`.",
-            show_default=False,
-        ),
-    ],
+    store: StoreArgument,
     parquet: Annotated[
         Path | None,
         typer.Option(
@@ -640,14 +641,7 @@ class _SweepProgress:
 
 @app.command()
 def facts(
-    store: Annotated[
-        Path,
-        typer.Argument(
-            metavar="STORE",
-            help="A results store written by `clustersim sweep`.",
-            show_default=False,
-        ),
-    ],
+    store: StoreArgument,
     csv: Annotated[
         Path | None,
         typer.Option("--csv", metavar="FILE", help="Also write the table to this CSV file.",
@@ -697,14 +691,7 @@ def _print_facts(table: Any) -> None:
 
 @app.command()
 def report(
-    store: Annotated[
-        Path,
-        typer.Argument(
-            metavar="STORE",
-            help="A results store written by `clustersim sweep` (results/<experiment>.duckdb).",
-            show_default=False,
-        ),
-    ],
+    store: StoreArgument,
     output: Annotated[
         Path | None,
         typer.Option(

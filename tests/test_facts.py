@@ -94,3 +94,16 @@ def test_the_facts_command_refuses_a_missing_store(tmp_path):
     done = CliRunner().invoke(app, ["facts", str(tmp_path / "none.duckdb")])
     assert done.exit_code == 2
     assert "none.duckdb" in done.output
+
+
+def test_the_report_has_a_facts_section_in_fact_order():
+    from store_fixtures import policy_store
+
+    from clustersim.experiments.analysis import load_results
+    from clustersim.experiments.report import render_report
+
+    page = render_report(load_results(policy_store()))
+    assert "<section id='facts'>" in page
+    section = page[page.index("<section id='facts'>"):]
+    assert section.index("F1: share under 50") < section.index("F7: hub members") < section.index(
+        "F8: hub fees")

@@ -89,6 +89,15 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "H1 (docs/DOMAIN.md states H1-H11) expects dynamic networks ahead where demand is "
         "volatile. The table gives the paired static − dynamic difference with its 95% CI.",
     ),
+    "facts": (
+        "Stylised facts: the model against the sources",
+        "Each stylised fact the runs can show (docs/DOMAIN.md F1-F11), per arm: the measure's "
+        "mean with its 95% CI over the replications, the target range read from the sources, "
+        "and whether it holds (green: the whole interval is inside the range; red: wholly "
+        "outside; uncoloured: unclear). A fact is left out where no run of an arm can show it "
+        "(no broker programme, a run too short, no low-cost competition); "
+        "<code>clustersim facts STORE</code> prints the same table.",
+    ),
     "sensitivity": ("Sensitivity analysis", ""),
     "distribution": (
         "Outcomes over the whole design",
@@ -816,6 +825,28 @@ def _distribution_table(an: _Analysis) -> str:
     return _matrix(outcomes, stats_names, cells, "outcome", _outcome_row_labels(outcomes))
 
 
+def _facts_table(an: _Analysis) -> str:
+    """Stylised facts: one row per fact measure, one column per arm (mean [CI], verdict)."""
+    from clustersim.facts import FACTS, facts_table
+
+    table = facts_table(an.results)
+    if not len(table) or len(an.results.arms) > MAX_POINTS:
+        return ""
+    present = {f"{r.fact}: {r.measure}" for r in table.itertuples()}
+    rows = [name for name in (f"{f.id}: {f.short}" for f in FACTS) if name in present]
+    labels, cells = {}, {}
+    for r in table.itertuples():
+        row = f"{r.fact}: {r.measure}"
+        labels[row] = (f"<span title='{html.escape(r.statement)} ({html.escape(r.source)})'>"
+                       f"{html.escape(row)}</span> <span class='unit'>target "
+                       f"{html.escape(r.target)}</span>")
+        css = {"yes": "good", "no": "bad"}.get(r.holds, "")
+        low, mean, high = (_fmt(round(v, 3)) for v in (r.ci_low, r.mean, r.ci_high))
+        cells[(row, str(r.arm))] = (f"{mean}<span class='ci'> [{low}, {high}]</span>"
+                                    f"<span class='n'>{r.holds}, n = {r.n}</span>", css)
+    return _matrix(rows, [str(a) for a in an.results.arms], cells, "fact", labels)
+
+
 def _design_table(an: _Analysis) -> str:
     points = an.points
     if not len(points):
@@ -1118,7 +1149,7 @@ def render_report(results: Results, *, title: str | None = None) -> str:
 
 
 SECTION_ORDER = ["design", "outcomes", "differences", "value_for_money", "timeseries",
-                 "network", "distribution", "sensitivity", "failed"]
+                 "network", "distribution", "sensitivity", "facts", "failed"]
 
 
 def _tables(an: _Analysis, results: Results) -> dict[str, str]:
@@ -1130,6 +1161,7 @@ def _tables(an: _Analysis, results: Results) -> dict[str, str]:
         "value_for_money": _value_table(an) if an.per_point_charts else "",
         "network": _network_table(an),
         "sensitivity": _sensitivity_table(an),
+        "facts": _facts_table(an),
         "distribution": "" if an.per_point_charts else _distribution_table(an),
         "failed": _failed_table(results),
     }

@@ -686,6 +686,93 @@ def _print_facts(table: Any) -> None:
     Console(width=max(120, Console().width)).print(out)
 
 
+@app.command()
+def calibrate(
+    store: StoreArgument,
+    facts: Annotated[
+        str | None,
+        typer.Option("--facts", metavar="IDS",
+                     help="Facts to calibrate to, by id or measure, comma-separated (default: "
+                     "every fact all samples measure).", show_default=False),
+    ] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Samples to list.")] = 10,
+    refine: Annotated[
+        Path | None,
+        typer.Option("--refine", metavar="FILE",
+                     help="Write the local refinement: the experiment file with each range "
+                     "shrunk around the best sample.", show_default=False),
+    ] = None,
+    shrink: Annotated[float, typer.Option("--shrink", help="Refined range / original range.")] = 0.25,
+) -> None:
+    """Rank the samples of a calibration sweep (an experiment with a [sampler]) by their
+    distance to the stylised facts, and print the best values as scenario lines."""
+    from clustersim.experiments.analysis import load_results
+    from clustersim.experiments.calibrate import (
+        CalibrationError,
+        calibration_table,
+        gap_summary,
+        refine_experiment,
+        refined_bounds,
+        scenario_lines,
+    )
+    from clustersim.experiments.spec import StoreError
+
+    if refine is not None:
+        _check_folder_for(refine.parent, f"--refine {refine}")
+    wanted = [w.strip() for w in facts.split(",") if w.strip()] if facts else None
+    try:
+        results = load_results(store, timeseries=False)
+        table = calibration_table(results, wanted)
+        new_bounds = refined_bounds(table.iloc[0], table.attrs["parameters"],
+                                    table.attrs["bounds"], shrink)
+    except (StoreError, CalibrationError) as exc:
+        _fail(str(exc))
+    _print_calibration(table, gap_summary(table), top)
+    typer.echo("best values, for the scenario file:")
+    for line in scenario_lines(table.iloc[0], table.attrs["parameters"], store.name):
+        typer.echo(f"  {line}")
+    if refine is not None:
+        _write_refinement(refine, refine_experiment(results.meta.get("experiment_toml", ""),
+                                                    new_bounds))
+
+
+def _print_calibration(table: Any, gaps: Any, top: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(120, Console().width))
+    out = Table(title=f"Calibration: the {min(top, len(table))} samples nearest the facts "
+                f"(of {len(table)})")
+    columns = ["point", *table.attrs["parameters"], "runs", "facts_in_range", "distance"]
+    for column in columns:
+        out.add_column(column, overflow="fold")
+    for row in table.head(top).to_dict("records"):
+        out.add_row(*(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])
+                      for c in columns))
+    console.print(out)
+    facts = Table(title="Each fact at the best sample")
+    for column in gaps.columns:
+        facts.add_column(column)
+    for row in gaps.to_dict("records"):
+        facts.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row.values()))
+    console.print(facts)
+
+
+def _write_refinement(path: Path, text: str) -> None:
+    """Write the refinement experiment file, after checking it loads as an experiment."""
+    from clustersim.experiments.design import ExperimentError, parse_experiment
+
+    try:
+        parse_experiment(text, source=str(path), folder=path.parent)
+    except ExperimentError as exc:
+        _fail(f"the refinement would not load ({exc}); the store's experiment file may have "
+              "been written by hand in a form the refinement cannot edit")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    typer.echo(f"wrote {path}: sweep it, then run `clustersim calibrate` on its store")
+
+
 # --------------------------------------------------------------------------- report
 
 

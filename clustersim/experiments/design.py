@@ -36,6 +36,7 @@ from pydantic import (
     model_validator,
 )
 
+from clustersim.experiments.hypotheses import Hypothesis, hypothesis_problems
 from clustersim.experiments.spec import RunSpec, canonical_json
 from clustersim.scenario import (
     ALIASES,
@@ -194,6 +195,8 @@ class Experiment(_Table):
     arms: list[Arm] = Field(min_length=1)
     factors: dict[str, Factor] = Field(default_factory=dict)
     sampler: Sampler | None = None
+    hypotheses: list[Hypothesis] = Field(
+        default_factory=list, description="what the design answers (docs/experiments.md)")
 
     # Where the file was (relative scenario paths resolve against its folder) and its text.
     _source: str = PrivateAttr("<experiment>")
@@ -240,6 +243,8 @@ class Experiment(_Table):
             if name == "sample":
                 problems.append("factors.sample is not allowed: 'sample' is reserved for the "
                                 "sampler's sample number")
+        problems += hypothesis_problems(self.hypotheses, names,
+                                        {k: list(f.levels) for k, f in self.factors.items()})
         if problems:
             raise ValueError("\n".join(problems))
         return self

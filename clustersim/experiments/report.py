@@ -53,6 +53,15 @@ PLOT_CONFIG = {"displaylogo": False, "responsive": True,
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 
 SECTIONS: dict[str, tuple[str, str]] = {
+    "hypotheses": (
+        "Hypotheses: what the runs say",
+        "Each hypothesis the experiment file states: the treatment minus the reference, run "
+        "by run (replication r of both ran with the same seed), under every other condition of "
+        "the design, with the 95% CI of the mean paired difference. <b>holds</b>: the CI "
+        "excludes 0 on the expected side; <b>opposite</b>: it excludes 0 on the other side; "
+        "<b>not settled</b>: it includes 0 or rests on fewer than 3 pairs. A hypothesis that "
+        "does not hold, or holds only under some conditions, is a result.",
+    ),
     "design": ("Design and runs", ""),
     "outcomes": (
         "Outcomes: mean and 95% CI per design point",
@@ -825,6 +834,36 @@ def _distribution_table(an: _Analysis) -> str:
     return _matrix(outcomes, stats_names, cells, "outcome", _outcome_row_labels(outcomes))
 
 
+def _hypotheses_html(an: _Analysis) -> str:
+    """Per stated hypothesis: its statement, the comparison, one row per condition, a sentence."""
+    from clustersim.experiments import hypotheses as hyp
+
+    parts = []
+    for h in hyp.results_hypotheses(an.results):
+        table = hyp.hypothesis_table(an.results, h)
+        reference = h.reference or an.results.baseline_arm
+        label = OUTCOME_INFO[h.outcome].label if h.outcome in OUTCOME_INFO else h.outcome
+        parts.append(f"<h3>{html.escape(h.id)}: {html.escape(h.statement)}</h3>"
+                     f"<p class='note'>{html.escape(label)}: {html.escape(h.compare)} "
+                     f"<b>{html.escape(str(h.treatment))}</b> minus <b>"
+                     f"{html.escape(str(reference))}</b>, expected {h.expect}. "
+                     f"<b>{html.escape(hyp.summary_sentence(h, table))}</b></p>")
+        names = ["pairs", f"{reference} (mean)", f"{h.treatment} (mean)",
+                 "difference [95% CI]", "reading"]
+        cells = {}
+        for row in table.to_dict("records"):
+            css = {"holds": "good", "opposite": "bad"}.get(row["reading"], "")
+            values = [str(row["n"]), _fmt(row["reference_mean"]), _fmt(row["mean"]),
+                      f"{_fmt(row['difference'], signed=True)}<span class='ci'> "
+                      f"[{_fmt(row['ci_low'], signed=True)}, {_fmt(row['ci_high'], signed=True)}]"
+                      "</span>", row["reading"]]
+            for i, (name, value) in enumerate(zip(names, values, strict=True)):
+                cells[(row["condition"], name)] = (value, css if i >= 3 else "")
+        if len(table):
+            parts.append(_matrix(table["condition"].tolist(), names, cells, "condition"))
+    return "".join(parts)
+
+
 def _facts_table(an: _Analysis) -> str:
     """Stylised facts: one row per fact measure, one column per arm (mean [CI], verdict)."""
     from clustersim.facts import FACTS, facts_table
@@ -1148,7 +1187,7 @@ def render_report(results: Results, *, title: str | None = None) -> str:
     return _page(an, title or f"{results.experiment}: results", sections, contents)
 
 
-SECTION_ORDER = ["design", "outcomes", "differences", "value_for_money", "timeseries",
+SECTION_ORDER = ["hypotheses", "design", "outcomes", "differences", "value_for_money", "timeseries",
                  "network", "distribution", "sensitivity", "facts", "failed"]
 
 
@@ -1162,6 +1201,7 @@ def _tables(an: _Analysis, results: Results) -> dict[str, str]:
         "network": _network_table(an),
         "sensitivity": _sensitivity_table(an),
         "facts": _facts_table(an),
+        "hypotheses": _hypotheses_html(an),
         "distribution": "" if an.per_point_charts else _distribution_table(an),
         "failed": _failed_table(results),
     }

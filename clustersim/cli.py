@@ -773,6 +773,31 @@ def _write_refinement(path: Path, text: str) -> None:
     typer.echo(f"wrote {path}: sweep it, then run `clustersim calibrate` on its store")
 
 
+@app.command()
+def validation(
+    stores: Annotated[
+        list[Path],
+        typer.Argument(metavar="STORE...", help="Results stores of the calibration and "
+                       "hypothesis studies.", show_default=False),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", metavar="FILE", help="The Markdown page to write."),
+    ] = Path("docs/VALIDATION.md"),
+) -> None:
+    """Write docs/VALIDATION.md from results stores: the facts tables, each stated
+    hypothesis's answer, what the model does not reproduce, and how to regenerate it."""
+    from clustersim.experiments.spec import StoreError
+    from clustersim.experiments.validation import write_validation
+
+    _check_folder_for(output.parent, f"-o {output}")
+    try:
+        written = write_validation(stores, output)
+    except StoreError as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {written}")
+
+
 # --------------------------------------------------------------------------- report
 
 

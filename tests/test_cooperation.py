@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -147,6 +148,24 @@ def test_open_firms_are_readier_to_join():
     idx = np.array([0])
     assert joining_factor(firms, idx, ResponseConfig()) == 1.0
     assert joining_factor(firms, idx, ResponseConfig(enabled=True, join_lift=2.0))[0] == 2.0
+
+
+@pytest.mark.parametrize(("policy", "column"), [
+    ({"type": "hubs", "start": 1, "duration": 12, "join_rate": 0.02}, "hub_members"),
+    ({"type": "brokers", "start": 1, "duration": 12, "recruitment": 0.01, "awareness_lift": 0.0,
+      "brokers_per_1000": 20.0}, "broker_clients"),
+])
+def test_threatened_firms_join_hubs_and_brokers_more_readily(policy, column):
+    """Same seed and the same forced threat: with the response on, more firms join."""
+    joined = {}
+    for enabled in (True, False):
+        model = ClusterModel(seed=11, n_firms=200, policies=[policy],
+                             **{"response.enabled": enabled, "response.join_lift": 4.0})
+        for _ in range(3):
+            model.firms.threat[: model.firms.n] = 0.8
+            model.step()
+        joined[enabled] = model.stats[column]
+    assert joined[True] > 2 * joined[False] > 0
 
 
 def test_network_growth_after_a_shock_is_a_run_outcome():

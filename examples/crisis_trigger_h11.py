@@ -30,11 +30,12 @@ TRIGGERS = {
 
 
 def after(habit: float, trigger: str, seed: int, response: bool, firms: int,
-          steps: int) -> tuple[float, float]:
+          steps: int, sensitivity: float) -> tuple[float, float]:
     """Ties formed, and ties per order won, in the 12 months from the trigger in one run."""
     summary = run_scenario(None, seed=seed, steps=steps, n_firms=firms,
                            **{"region.habitual_cooperators": habit,
                               "response.enabled": response,
+                              "response.sensitivity": sensitivity,
                               "shocks": [TRIGGERS[trigger]]})
     return summary["ties_formed_after_shock"], summary["new_ties_per_order_after_shock"]
 
@@ -52,13 +53,17 @@ def main() -> None:
     parser.add_argument("--firms", type=int, default=200)
     parser.add_argument("--steps", type=int, default=48)
     parser.add_argument("--habits", type=float, nargs="+", default=[0.2, 0.8])
+    parser.add_argument("--sensitivity", type=float, default=1.0,
+                        help="response.sensitivity (openness per unit of perceived change)")
+    parser.add_argument("--response-only", action="store_true",
+                        help="skip the runs with the response off")
     args = parser.parse_args()
     seeds = range(1, args.seeds + 1)
-    for response in (True, False):
+    for response in (True,) if args.response_only else (True, False):
         print(f"response {'on' if response else 'off'}")
         for habit in args.habits:
-            runs = {t: np.array([after(habit, t, s, response, args.firms, args.steps)
-                                 for s in seeds]) for t in TRIGGERS}
+            runs = {t: np.array([after(habit, t, s, response, args.firms, args.steps,
+                                       args.sensitivity) for s in seeds]) for t in TRIGGERS}
             base = runs["none"]
             print(f"  habit {habit:.1f}, no trigger: ties {base[:, 0].mean():.1f}, "
                   f"per order {base[:, 1].mean():.3f}")

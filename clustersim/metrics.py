@@ -33,8 +33,12 @@ POLICY_COLUMNS = ["formal_networks_active", "formal_network_share", "broker_clie
                   "hub_service_level", "cost_per_innovation", "joint_projects_started",
                   "joint_projects_succeeded", "joint_projects_active"]
 
+# Cooperation types and the response to crisis and opportunity (docs/ODD.md §7.14).
+RESPONSE_COLUMNS = ["strangers_searched", "mean_openness", "responding_firms_share",
+                    "habitual_share"]
+
 COLUMNS = [*INNOVATION_COLUMNS, *SURVIVAL_COLUMNS, *ECONOMY_COLUMNS, *NETWORK_COLUMNS,
-           *MARKET_COLUMNS, *POLICY_COLUMNS]
+           *MARKET_COLUMNS, *POLICY_COLUMNS, *RESPONSE_COLUMNS]
 # The month's event counters (``model.month``), recorded as they are.
 MONTH_COUNTERS = ("orders", "orders_won", "innovations", "entries", "exits",
                   "orders_lost_no_partner", "orders_lost_no_capacity", "orders_lost_to_world",
@@ -87,12 +91,29 @@ def month_stats(model: ClusterModel) -> dict[str, float]:
         "world_benchmark": float(model.market.benchmark[model.market.base_rate > 0].mean()),
     }
     stats.update(policy_stats(model, live, alive_count, stats["innovations_cum"]))
+    stats.update(response_stats(model, live, alive_count))
     every = model.scenario.outputs.network_metrics_every
     if model.steps % every == 0 or not previous:
         stats.update(network_structure(model))
     else:
         stats.update({k: previous[k] for k in NETWORK_STRUCTURE_COLUMNS})
     return stats
+
+
+def response_stats(model: ClusterModel, live: np.ndarray, alive_count: int) -> dict[str, float]:
+    """Strangers looked at this month; living firms' openness and habit (docs/ODD.md §7.14).
+
+    A firm *responds* when its openness is at least one half: the gain it sees in new
+    partners clears its hurdle more often than not.
+    """
+    f = model.firms
+    openness = f.openness[: f.n][live]
+    return {
+        "strangers_searched": int(model.teams.strangers_searched),
+        "mean_openness": float(openness.mean()) if alive_count else 0.0,
+        "responding_firms_share": _share(openness >= 0.5, alive_count),
+        "habitual_share": _share(f.habitual[: f.n][live], alive_count),
+    }
 
 
 def policy_stats(model: ClusterModel, live: np.ndarray, alive_count: int,

@@ -24,6 +24,7 @@ import pandas as pd
 from clustersim import metrics
 from clustersim.agents.firm import Firm, FirmState
 from clustersim.agents.institution import Institution
+from clustersim.cooperation import draw_cooperation
 from clustersim.effects import Effects
 from clustersim.formal import FormalNetworks
 from clustersim.hooks import MonthHooks
@@ -178,7 +179,7 @@ class ClusterModel(mesa.Model):
         f.capability[idx] = capability
         f.knowledge[idx] = rng.lognormal(0.0, sc.firms.knowledge_sigma, size=n)
         f.employees[idx] = employees
-        f.cooperativeness[idx] = self._draw_cooperativeness(n)
+        self._draw_cooperativeness(idx)
         costs = sc.production.wage * employees + sc.production.overhead
         f.cash[idx] = sc.firms.initial_cash_months * costs * rng.uniform(0.5, 1.5, size=n)
         f.alive[idx] = True
@@ -186,9 +187,11 @@ class ClusterModel(mesa.Model):
         for i in idx.tolist():
             self.firm_agents.append(Firm(self, i))
 
-    def _draw_cooperativeness(self, n: int) -> np.ndarray:
-        cfg = self.scenario.region
-        return np.clip(self.rng.normal(cfg.cooperativeness, cfg.cooperativeness_sd, size=n), 0.0, 1.0)
+    def _draw_cooperativeness(self, idx: np.ndarray) -> None:
+        """New firms' cooperativeness, habit and search willingness (docs/ODD.md §7.14)."""
+        f = self.firms
+        coop, habitual, search = draw_cooperation(self.scenario.region, self.rng, len(idx))
+        f.cooperativeness[idx], f.habitual[idx], f.search_willingness[idx] = coop, habitual, search
 
     def _create_initial_ties(self) -> None:
         """Month-0 ties: fixed networks (static) or acquaintances within one hour (dynamic).
@@ -283,6 +286,7 @@ class ClusterModel(mesa.Model):
         self.jobs_won = []
         self.jobs_completed = []
         self.ties.formed = self.ties.dropped = 0
+        self.teams.strangers_searched = 0
         self.firms.revenue_month[: self.firms.n] = 0.0
 
     def update_market(self) -> None:
@@ -577,7 +581,7 @@ class ClusterModel(mesa.Model):
             f.capability[i, phase] = rng.uniform(*SPECIALTY_CAPABILITY)  # skilled, like incumbents
             f.knowledge[i] = float(f.knowledge[parent]) * rng.uniform(0.9, 1.0)
             f.employees[i] = sc.demography.entrant_employees * rng.uniform(0.7, 1.3)
-            f.cooperativeness[i] = float(self._draw_cooperativeness(1)[0])
+            self._draw_cooperativeness(np.array([i]))
             cash = sc.firms.initial_cash_months * (sc.production.wage * f.employees[i]
                                                    + sc.production.overhead)
             f.cash[i] = cash
@@ -673,6 +677,9 @@ class ClusterModel(mesa.Model):
             "cash": f.cash[idx],
             "knowledge": f.knowledge[idx],
             "cooperativeness": f.cooperativeness[idx],
+            "habitual": f.habitual[idx],
+            "search_willingness": f.search_willingness[idx],
+            "openness": f.openness[idx],
             "utilisation": f.utilisation[idx],
             "threat": f.threat[idx],
             "degree": np.array([self.ties.degree(i) for i in idx.tolist()], dtype=np.int64),

@@ -30,6 +30,9 @@ class Outcome:
     kind: str = "outcome"  # "fact": a stylised-fact measure (clustersim.facts), kept, not compared
 
 
+# Window after a shock's start over which network growth is summed (H11, docs/ODD.md §7.14).
+AFTER_SHOCK_MONTHS = 12
+
 OUTCOME_INFO: dict[str, Outcome] = {
     "innovations": Outcome("Innovations", "count", True,
                            "innovations over the whole run (products new to the cluster)"),
@@ -60,6 +63,18 @@ OUTCOME_INFO: dict[str, Outcome] = {
     "recovered": Outcome("Recovered", "share", True,
                          "1 if revenue got back to 95% of its pre-shock level, 0 if not, "
                          "NaN without a shock"),
+    "ties_formed_after_shock": Outcome(
+        "Ties formed after the shock", "count", None,
+        f"ties formed in the {AFTER_SHOCK_MONTHS} months from the first shock's start "
+        "(network growth after a crisis or opportunity, H11; NaN without a shock)"),
+    "new_ties_per_order_after_shock": Outcome(
+        "New ties per order won after the shock", "ties per order", None,
+        f"ties formed / orders won in the {AFTER_SHOCK_MONTHS} months from the first shock's "
+        "start: how often the teams formed then brought in a stranger (NaN without a shock)"),
+    "strangers_searched_after_shock": Outcome(
+        "Strangers looked at after the shock", "count", None,
+        f"strangers leads looked at in the {AFTER_SHOCK_MONTHS} months from the first "
+        "shock's start (NaN without a shock)"),
 }
 
 # The stylised facts' measures are kept with every run too, for `clustersim facts`.
@@ -100,6 +115,9 @@ def summarise(model: ClusterModel, timeseries: pd.DataFrame | None = None) -> di
         "shock_depth": math.nan,
         "months_to_recover": math.nan,
         "recovered": math.nan,
+        "ties_formed_after_shock": math.nan,
+        "new_ties_per_order_after_shock": math.nan,
+        "strangers_searched_after_shock": math.nan,
     }
     if model.scenario.shocks:
         first = resilience_table(model.scenario.shocks[:1], ts).iloc[0]
@@ -107,5 +125,12 @@ def summarise(model: ClusterModel, timeseries: pd.DataFrame | None = None) -> di
         out["shock_depth"] = float(first["depth"])
         out["months_to_recover"] = float(first["months_to_recover"]) if recovered else math.nan
         out["recovered"] = 1.0 if recovered else 0.0
+        start = model.scenario.shocks[0].start
+        window = ts[(ts["step"] >= start) & (ts["step"] < start + AFTER_SHOCK_MONTHS)]
+        out["ties_formed_after_shock"] = float(window["ties_formed"].sum())
+        won = float(window["orders_won"].sum())
+        out["new_ties_per_order_after_shock"] = (out["ties_formed_after_shock"] / won if won > 0
+                                                 else math.nan)
+        out["strangers_searched_after_shock"] = float(window["strangers_searched"].sum())
     out.update(fact_measures(model, ts))
     return {name: float(out[name]) for name in OUTCOMES}

@@ -84,6 +84,17 @@ class RegionConfig(_Section):
     cooperativeness_sd: float = Field(0.1, ge=0, le=0.5, allow_inf_nan=False)
     initial_ties_per_firm: float = Field(4.0, ge=0, le=50, allow_inf_nan=False,
                                          description="acquaintances within one hour at month 0")
+    # Two cooperation types (docs/ODD.md §7.14): off (None) keeps the one normal draw above.
+    habitual_cooperators: Fraction | None = Field(
+        None, description="share of firms that cooperate out of habit (003:L394-398, L3257); "
+        "the rest are opportunists. None: one normal draw around `cooperativeness` for all")
+    habitual_cooperativeness: Fraction = Field(
+        0.8, description="mean cooperativeness of habitual cooperators (sd cooperativeness_sd)")
+    opportunist_cooperativeness: Fraction = Field(
+        0.4, description="mean cooperativeness of opportunists (sd cooperativeness_sd)")
+    search_willingness: Fraction | None = Field(
+        None, description="regional mean chance that a lead looks for strangers, drawn apart "
+        "from cooperativeness (sd cooperativeness_sd); None: search willingness = cooperativeness")
 
     def resolved(self) -> dict[str, float]:
         """Town count, region size and spread with the layout's defaults filled in."""
@@ -245,6 +256,27 @@ class InstitutionsConfig(_Section):
                                      description="relative boost to hub training and joint projects")
 
 
+class ResponseConfig(_Section):
+    """Firms' response to crisis and opportunity (docs/ODD.md §7.14, H11; 003:L3257-3262).
+
+    A firm's openness o = min(1, sensitivity × (crisis_weight × threat + opportunity_weight
+    × opportunity)) is its chance that the gain it sees in new partners clears its hurdle."""
+
+    enabled: bool = Field(False, description="firms respond to perceived threat and opportunity")
+    sensitivity: float = Field(1.0, ge=0, le=50, allow_inf_nan=False,
+                               description="openness per unit of perceived change in business")
+    crisis_weight: float = Field(1.0, ge=0, le=10, allow_inf_nan=False,
+                                 description="weight of the lagged threat (a fall in revenue)")
+    opportunity_weight: float = Field(1.0, ge=0, le=10, allow_inf_nan=False,
+                                      description="weight of a rise in revenue (an opportunity)")
+    extra_strangers: float = Field(1.0, ge=0, le=10, allow_inf_nan=False,
+                                   description="strangers looked at × (1 + this × openness)")
+    stranger_acceptance: float = Field(1.0, ge=0, le=10, allow_inf_nan=False,
+                                       description="a stranger's partner weight × (1 + this × openness)")
+    join_lift: float = Field(1.0, ge=0, le=10, allow_inf_nan=False,
+                             description="hub joining and broker recruitment × (1 + this × openness)")
+
+
 class Scenario(_Section):
     """One complete, validated scenario."""
 
@@ -266,6 +298,7 @@ class Scenario(_Section):
     demography: DemographyConfig = Field(default_factory=DemographyConfig)
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)
     institutions: InstitutionsConfig = Field(default_factory=InstitutionsConfig)
+    response: ResponseConfig = Field(default_factory=ResponseConfig)
     policies: list[PolicyConfigUnion] = Field(
         default_factory=list, description="policy programmes, one [[policies]] table each")
     shocks: list[ShockConfigUnion] = Field(

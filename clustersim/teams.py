@@ -15,8 +15,10 @@ The candidate pool, source by source (:meth:`TeamBuilder.candidates`):
 
 1. tie partners covering the phase (dynamic mode), or the other members of the lead's
    fixed network (static mode, which never looks further: teams never cross borders);
-2. strangers: with chance = the lead's cooperativeness, ``random_search`` firms drawn
-   within one hour's travel (003:L3321), weighted with no trust (trust_base only);
+2. strangers: with chance = the lead's search willingness (its cooperativeness unless
+   drawn apart; more when crisis or opportunity open it, docs/ODD.md §7.14),
+   ``random_search`` firms drawn within one hour's travel (003:L3321), weighted with no
+   trust (trust_base only);
 3. partner-candidate hooks (docs/hooks.md): brokers' referrals among clients,
    co-producers and idle co-members of a formal network; hubs' capability database.
 
@@ -36,12 +38,15 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from clustersim.agents.firm import COVER_THRESHOLD
+from clustersim.cooperation import openness
 from clustersim.market import Order
 from clustersim.region import CellIndex
 from clustersim.ties import pair_key
 
 if TYPE_CHECKING:
+    from clustersim.agents.firm import FirmState
     from clustersim.model import ClusterModel
+    from clustersim.scenario import TeamsConfig
 
 _EPS = 1e-9
 
@@ -191,6 +196,7 @@ class TeamBuilder:
         self.model = model
         self.hooks = model.hooks  # partner candidates and weights programmes add (docs/hooks.md)
         self.failed_phase = -1  # the phase the last failed staffing attempt could not fill
+        self.strangers_searched = 0  # strangers looked at this month (docs/ODD.md §8)
 
     # ----------------------------------------------------------------- monthly set-up
 
@@ -206,7 +212,7 @@ class TeamBuilder:
         self.free = np.where(working, firms.employees[:n] - firms.load[:n], 0.0).tolist()
         self.x = firms.x[:n].tolist()
         self.y = firms.y[:n].tolist()
-        self.cooperativeness = firms.cooperativeness[:n].tolist()
+        self._prepare_search(firms, n, cfg)
         self.knowledge = firms.knowledge[:n].tolist()
         self.network = firms.network[:n].tolist()
         self.trust = model.ties.trust
@@ -238,6 +244,26 @@ class TeamBuilder:
         for s, phases in enumerate(model.market.segment_phases):
             eligible = np.flatnonzero(alive & covers[:, list(phases)].any(axis=1))
             self._lead_pool[s] = (eligible.tolist(), np.cumsum(visibility[eligible]).tolist())
+
+    def _prepare_search(self, firms: FirmState, n: int, cfg: TeamsConfig) -> None:
+        """Each lead's chance to look for strangers, how many, and their weight, this month.
+
+        Without a response to crisis and opportunity the chance is the firm's search
+        willingness. With it, openness o (docs/ODD.md §7.14) adds: chance s + (1 − s) o,
+        ``random_search`` × (1 + extra × o) strangers, trust_base × (1 + acceptance × o).
+        """
+        self.search_draws = self.stranger_weight = None
+        response = self.model.scenario.response
+        if not response.enabled:
+            self.search_chance = firms.search_willingness[:n].tolist()
+            return
+        open_ = openness(firms, self.model.steps, response)
+        firms.openness[:n] = open_
+        will = firms.search_willingness[:n]
+        self.search_chance = (will + (1.0 - will) * open_).tolist()
+        self.search_draws = np.rint(cfg.random_search * (1.0 + response.extra_strangers * open_)
+                                    ).astype(np.int64).tolist()
+        self.stranger_weight = (cfg.trust_base * (1.0 + response.stranger_acceptance * open_)).tolist()
 
     def _prepare_static_leads(self, covers: np.ndarray, alive: np.ndarray, employees: np.ndarray,
                               spare: np.ndarray, visibility: np.ndarray) -> None:
@@ -373,8 +399,10 @@ class TeamBuilder:
             return firms, weights
         model = self.model
         known = self.partners.get(lead, ())
-        # Strangers: a cooperative lead looks around within one hour's travel (003:L3321).
-        if self.random_search and model.random.random() < self.cooperativeness[lead]:
+        # Strangers: a lead willing to search looks around within one hour's travel
+        # (003:L3321); crisis and opportunity make it look more often, at more firms, and
+        # weigh them more (docs/ODD.md §7.14).
+        if self.random_search and model.random.random() < self.search_chance[lead]:
             hood = self._phase_cells(phase).neighbourhood(self.x[lead], self.y[lead])
             if hood:
                 x, y = self.x, self.y
@@ -382,14 +410,17 @@ class TeamBuilder:
                 scale = 1.0 / (self.speed * self.proximity_hours)
                 rand = model.random.random
                 size = len(hood)
-                for _ in range(self.random_search):
+                draws = self.random_search if self.search_draws is None else self.search_draws[lead]
+                base = self.trust_base if self.stranger_weight is None else self.stranger_weight[lead]
+                self.strangers_searched += draws
+                for _ in range(draws):
                     c = hood[int(rand() * size)]
                     if c == lead or c in known or c in firms[end - start:]:
                         continue
                     d2 = (x[c] - lx) ** 2 + (y[c] - ly) ** 2
                     if d2 <= r2:  # strangers have no trust yet: weight = trust_base × proximity
                         firms.append(c)
-                        weights.append(self.trust_base * math.exp(-math.sqrt(d2) * scale))
+                        weights.append(base * math.exp(-math.sqrt(d2) * scale))
         # Hook: candidates programmes add (brokers' referrals, co-producers and idle
         # co-members; hubs' capability database), weighted like any other firm.
         if self.hooks.partner_candidates:

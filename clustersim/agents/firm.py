@@ -29,6 +29,9 @@ _FIELDS: dict[str, type] = {
     "employees": np.float64,  # full-time equivalents; capacity = employees employee-months/month
     "cash": np.float64,  # k€
     "cooperativeness": np.float64,
+    "habitual": bool,  # cooperates out of habit (two-type population, docs/ODD.md §7.14)
+    "search_willingness": np.float64,  # chance a lead looks for strangers (§7.2)
+    "openness": np.float64,  # this month's response to crisis and opportunity (§7.14)
     "threat": np.float64,  # perceived competitive threat, lagged (003:L3070)
     "negative_months": np.int64,
     "born": np.int64,  # month of entry (0 for the initial cohort)

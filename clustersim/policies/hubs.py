@@ -22,6 +22,7 @@ import numpy as np
 from clustersim.agents.firm import COVER_THRESHOLD
 from clustersim.agents.hub import ServiceHub
 from clustersim.config.policies import SERVICES, HubsConfig, Service  # noqa: F401  (re-exported)
+from clustersim.cooperation import joining_factor
 from clustersim.policies import register
 from clustersim.policies.base import RECIPIENT_HUB, Policy
 from clustersim.ties import pair_key
@@ -215,7 +216,9 @@ class HubsPolicy(Policy):
         idx, benefit = self.expected_benefit()
         if len(idx) == 0:
             return 0
-        join = model.rng.random(len(idx)) < self.join_chance(benefit)
+        # Firms opened by crisis or opportunity are readier to join (docs/ODD.md §7.14).
+        chance = self.join_chance(benefit) * joining_factor(f, idx, model.scenario.response)
+        join = model.rng.random(len(idx)) < chance
         joiners = idx[join]
         first_index = np.array([hub.index for hub in self.hubs])
         f.hub[joiners] = first_index[self.nearest_hub[join]]

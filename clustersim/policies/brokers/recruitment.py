@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from clustersim.agents.broker import Broker
+from clustersim.cooperation import joining_factor
 
 
 class Recruitment:
@@ -77,6 +78,7 @@ class Recruitment:
             free[sorted(self.sanctioned)] = False
         lift = cfg.awareness_lift if self.campaign_on else 0.0
         chance = cfg.recruitment * f.cooperativeness[:n] * (f.threat[:n] + lift)
+        chance = chance * joining_factor(f, slice(0, n), model.scenario.response)  # §7.14
         willing = np.flatnonzero(free & (model.rng.random(n) < chance))
         if len(willing) == 0:
             return

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -490,8 +491,11 @@ def scenario_from_dict(data: dict[str, Any], *, source: str = "<scenario>",
         merged = _deep_copy(data)
     except RecursionError:
         raise ScenarioError(f"{source}: tables or lists nested too deeply", source=source) from None
-    for key, value in (overrides or {}).items():
-        _set_dotted(merged, canonical_key(key, source=source), value, source=source)
+    canonical = [(canonical_key(key, source=source), value) for key, value in (overrides or {}).items()]
+    # A whole list (policies = [...]) is set before any field of one of its tables.
+    canonical.sort(key=lambda item: item[0] not in _LIST_TABLES)
+    for key, value in canonical:
+        _set_dotted(merged, key, value, source=source)
     try:
         return Scenario.model_validate(merged, strict=strict)
     except ValidationError as exc:
@@ -504,8 +508,43 @@ def canonical_key(key: str, *, source: str = "<override>") -> str:
         raise ScenarioError(f"{source}: override key {key!r} must be a non-empty string",
                             source=source)
     key = ALIASES.get(key, key).replace("__", ".")
+    key = _LIST_DOTTED.sub(r"\1[\2].", key)  # policies.0.start (from policies__0__start)
+    if list_item_key(key) is not None:
+        _check_list_field(key, source)
+        return key
     _check_known_key(key, source)
     return key
+
+
+# ``policies[0].start``: a field of one table of a list of tables ([[policies]], [[shocks]]).
+_LIST_KEY = re.compile(r"^(policies|shocks)\[(\d+)\]\.([A-Za-z_]\w*)$")
+_LIST_DOTTED = re.compile(r"^(policies|shocks)\.(\d+)\.")
+
+
+def list_item_key(key: str) -> tuple[str, int, str] | None:
+    """``policies[0].start`` → ("policies", 0, "start"); None for any other key."""
+    match = _LIST_KEY.match(key)
+    return (match[1], int(match[2]), match[3]) if match else None
+
+
+def _list_fields(table: str) -> list[str]:
+    """Every field some table of the list ``table`` has (type-specific ones included)."""
+    return list(dict.fromkeys(f for config in _LIST_TABLES[table].values()
+                              for f in config.model_fields))
+
+
+def _check_list_field(key: str, source: str) -> None:
+    """A list item's field must exist in some table type (the type is checked on merging)."""
+    table, _index, field = list_item_key(key)  # type: ignore[misc]
+    allowed = [f for f in _list_fields(table) if f != "type"]
+    if field == "type":
+        raise ScenarioError(f"{source}: {key} cannot be overridden: a table's type decides its "
+                            f"other keys; replace the whole list instead ({table} = [...])",
+                            source=source, key=key)
+    if field not in allowed:
+        raise ScenarioError(f"{source}: unknown key '{key}'{did_you_mean(field, allowed)}; keys "
+                            f"allowed in a [[{table}]] table: {', '.join(allowed)}",
+                            source=source, key=key)
 
 
 def parse_override(assignment: str, *, source: str = "--set") -> tuple[str, Any]:
@@ -637,6 +676,11 @@ def _check_known_key(key: str, source: str) -> None:
                 f"{source}: unknown key '{key}'{hint}; "
                 f"keys allowed at {where}: {', '.join(allowed)}",
                 source=source, key=key)
+        if depth == 0 and parts[0] in _LIST_TABLES and len(parts) > 1:
+            raise ScenarioError(
+                f"{source}: '{key}' is not allowed: {parts[0]} is a list of tables; set a key "
+                f"of one of them by its position, e.g. {parts[0]}[0].{parts[-1]}",
+                source=source, key=key)
         if depth < len(parts) - 1 and _section_model(parts[: depth + 1]) is None:
             raise ScenarioError(f"{source}: '{'.'.join(parts[: depth + 1])}' is a value, not a table",
                                 source=source, key=key)
@@ -658,7 +702,31 @@ def leaf_keys() -> list[str]:
     return keys
 
 
+def _set_list_item(data: dict[str, Any], key: str, value: Any, *, source: str) -> None:
+    """Set one field of one [[policies]] or [[shocks]] table, naming what exists if it cannot."""
+    table, index, field = list_item_key(key)  # type: ignore[misc]
+    items = data.get(table)
+    items = items if isinstance(items, list) else []
+    listing = ", ".join(f"{table}[{i}]: {item.get('type', '?') if isinstance(item, dict) else '?'}"
+                        for i, item in enumerate(items)) or "none"
+    if index >= len(items) or not isinstance(items[index], dict):
+        raise ScenarioError(f"{source}: {key} is not allowed: the scenario has {len(items)} "
+                            f"[[{table}]] table(s) ({listing})", source=source, key=key)
+    item = items[index]
+    config = _LIST_TABLES[table].get(str(item.get("type")))
+    if config is not None and field not in config.model_fields:
+        allowed = [f for f in config.model_fields if f != "type"]
+        raise ScenarioError(
+            f"{source}: unknown key '{key}'{did_you_mean(field, allowed)}; {table}[{index}] is a "
+            f"{item.get('type')} table, whose keys are: {', '.join(allowed)}",
+            source=source, key=key)
+    item[field] = value
+
+
 def _set_dotted(data: dict[str, Any], key: str, value: Any, *, source: str) -> None:
+    if list_item_key(key) is not None:
+        _set_list_item(data, key, value, source=source)
+        return
     parts = key.split(".")
     node = data
     for part in parts[:-1]:

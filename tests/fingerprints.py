@@ -50,15 +50,10 @@ def frame_hash(frame: pd.DataFrame, columns: list[str] | None = None) -> str:
 
 
 def _scenario(name: str, overrides: dict):
-    """The scenario with overrides; ``policies[0].start`` edits the first programme."""
+    """The scenario with overrides (``policies[0].start`` edits the first programme)."""
     from clustersim.scenario import load_scenario
 
-    plain = {k: v for k, v in overrides.items() if not k.startswith("policies[")}
-    scenario = load_scenario(name, plain)
-    for key, value in overrides.items():
-        if key.startswith("policies[0]."):
-            setattr(scenario.policies[0], key.split(".", 1)[1], value)
-    return scenario
+    return load_scenario(name, overrides)
 
 
 def _frames(model) -> dict[str, pd.DataFrame]:

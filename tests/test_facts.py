@@ -9,7 +9,6 @@ import pytest
 from clustersim.experiments.analysis import Results
 from clustersim.facts import FACT_MEASURES, FACTS, fact_measures, facts_table, verdict
 from clustersim.model import ClusterModel
-from clustersim.scenario import load_scenario
 
 
 @pytest.mark.parametrize(("ci", "strict", "expected"), [
@@ -35,9 +34,8 @@ def test_targets_read_as_ranges():
 
 
 def test_a_broker_run_measures_the_broker_facts_and_nothing_it_cannot_show():
-    scenario = load_scenario("denmark_1989", {"firms.count": 150, "steps": 40})
-    scenario.policies[0].start, scenario.policies[0].duration = 2, 20
-    model = ClusterModel(scenario, seed=2)
+    model = ClusterModel("denmark_1989", seed=2, n_firms=150, steps=40, policies__0__start=2,
+                         policies__0__duration=20)
     model.run()
     values = fact_measures(model, model.timeseries())
     assert set(values) == set(FACT_MEASURES)

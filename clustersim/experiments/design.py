@@ -39,6 +39,7 @@ from pydantic import (
 from clustersim.experiments.hypotheses import Hypothesis, hypothesis_problems
 from clustersim.experiments.spec import RunSpec, canonical_json
 from clustersim.scenario import (
+    _LIST_TABLES,
     ALIASES,
     Scenario,
     ScenarioError,
@@ -47,6 +48,7 @@ from clustersim.scenario import (
     describe_value,
     did_you_mean,
     join_problems,
+    list_item_key,
     load_scenario,
     lookup,
     resolve_shipped,
@@ -706,13 +708,21 @@ def _sampler_key(experiment: Experiment, key: str) -> str:
 
 
 def _number_kind(key: str) -> Literal["int", "float"] | None:
-    """Whether a scenario key holds an integer, a float, or neither."""
-    parts = key.split(".")
-    model = _section_model(parts[:-1])
-    if model is None or parts[-1] not in model.model_fields:
-        return None
-    annotation = model.model_fields[parts[-1]].annotation
-    kinds = {annotation} if isinstance(annotation, type) else set(typing.get_args(annotation))
+    """Whether a scenario key holds an integer, a float, or neither (for ``policies[0].x``:
+    what the field is in the table types that have it)."""
+    item = list_item_key(key)
+    if item is not None:
+        table, _index, field = item
+        models = [m for m in _LIST_TABLES[table].values() if field in m.model_fields]
+    else:
+        parts = key.split(".")
+        field = parts[-1]
+        model = _section_model(parts[:-1])
+        models = [model] if model is not None and field in model.model_fields else []
+    kinds: set[Any] = set()
+    for model in models:
+        annotation = model.model_fields[field].annotation
+        kinds |= {annotation} if isinstance(annotation, type) else set(typing.get_args(annotation))
     if bool in kinds:
         return None
     if float in kinds:

@@ -26,8 +26,9 @@ from clustersim.experiments.spec import RunResult, RunSpec
 TINY = {"firms.count": 40, "steps": 18}
 STEPS = 18
 COVID = [{"type": "demand_drop", "start": 6, "duration": 4, "magnitude": 0.6}]
-POLICY = {"brokers": [{"type": "brokers", "start": 2, "duration": 12, "budget": 500.0}],
-          "hubs": [{"type": "hubs", "start": 2, "duration": 12, "budget": 500.0}]}
+# 500 k€ in all for the 40 firms: budgets are stated per 1,000 firms.
+POLICY = {"brokers": [{"type": "brokers", "start": 2, "duration": 12, "budget": 12_500.0}],
+          "hubs": [{"type": "hubs", "start": 2, "duration": 12, "budget": 12_500.0}]}
 MORRIS_PROBLEM = {
     "num_vars": 4,
     "names": ["market.volatility", "region.cooperativeness", "region.initial_ties_per_firm",

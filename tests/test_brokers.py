@@ -31,6 +31,8 @@ def make(n_firms: int = 150, steps: int = 30, seed: int = 3, **programme) -> Clu
     """
     settings_ = {"start": 2, "duration": 12, "brokers_per_1000": 20.0, "budget": 20_000.0}
     settings_.update(programme)
+    # ``budget`` here is the programme's total; the scenario states it per 1,000 firms.
+    settings_["budget"] = settings_["budget"] * 1000.0 / n_firms
     return ClusterModel(
         seed=seed,
         n_firms=n_firms,
@@ -128,8 +130,9 @@ def test_money_caseloads_networks_and_borders_hold_in_random_scenarios(params, p
         model.step()
         m = model.ledger
         # The programme never spends beyond its budget.
-        assert policy.spent <= cfg.budget + 1e-9
-        assert ledger.spent_by_policy.get(policy.name, 0.0) <= cfg.budget + 1e-9
+        total = cfg.total_budget(model.scenario.firms.count)
+        assert policy.spent <= total + 1e-9
+        assert ledger.spent_by_policy.get(policy.name, 0.0) <= total + 1e-9
         # Spend recorded (ledger payments to firms this month) = spend received by firms.
         month_payments = ledger.payments[seen_payments:]
         to_firms = sum(p.amount for p in month_payments if p.recipient_kind == RECIPIENT_FIRM)

@@ -34,6 +34,8 @@ def grants_model(seed: int = 1, n_firms: int = 100, steps: int = 36, **grant) ->
         for k in ("network_mode", "spin_up", "institutions.university")
         if k in grant
     }
+    # ``budget`` here is the programme's total; the scenario states it per 1,000 firms.
+    grant["budget"] = grant.get("budget", 5000.0) * 1000.0 / n_firms
     policy = {"type": "challenge_grants", "start": 2, "duration": 12, **grant}
     return ClusterModel(seed=seed, n_firms=n_firms, steps=steps, policies=[policy], **model_kwargs)
 
@@ -103,7 +105,8 @@ def test_invariants_hold_with_grants_in_random_small_scenarios(params):
         model.step()
         ledger = model.ledger
         # Never beyond the budget; what running projects are owed is always there.
-        assert policy.spent <= cfg.budget + 1e-9
+        assert policy.spent <= cfg.total_budget(model.scenario.firms.count) + 1e-9
+        assert policy.spent <= policy.budget + 1e-9
         assert policy.reserved <= policy.remaining + 1e-6
         # Spend recorded equals spend received.
         assert math.isclose(
@@ -253,7 +256,7 @@ def test_low_trust_consortia_fail_more_often():
         n_firms=60,
         steps=12,
         start=10,
-        budget=1e8,
+        budget=1e5,
         project_months=1,
         project_cost_per_member=1.0,
     )

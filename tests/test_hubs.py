@@ -20,7 +20,9 @@ from clustersim.scenario import load_scenario
 def hub_model(
     n_firms: int = 80, steps: int = 24, seed: int = 1, model_kw: dict | None = None, **hub: object
 ) -> ClusterModel:
-    """A small model with one hubs programme (start at month 1 unless given)."""
+    """A small model with one hubs programme (start at month 1 unless given); ``budget`` is
+    the programme's total (the scenario states it per 1,000 firms)."""
+    hub["budget"] = float(hub.get("budget", 5000.0)) * 1000.0 / n_firms  # type: ignore[arg-type]
     policy = {"type": "hubs", "start": 1, **hub}
     return ClusterModel(
         seed=seed, n_firms=n_firms, steps=steps, policies=[policy], **(model_kw or {})

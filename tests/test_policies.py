@@ -23,7 +23,8 @@ class _Spender(Policy):
 
 
 def _spender(model: ClusterModel, budget: float) -> _Spender:
-    return _Spender(PolicyConfig(type="test_spender", start=1, duration=12, budget=budget), model, 0)
+    per_1000 = budget * 1000.0 / model.scenario.firms.count  # the scenario states budgets per 1,000 firms
+    return _Spender(PolicyConfig(type="test_spender", start=1, duration=12, budget=per_1000), model, 0)
 
 
 @settings(max_examples=40, deadline=None)

@@ -11,6 +11,10 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# A programme's budget is stated per this many firms, so that shrinking a region for a quick
+# study keeps the money per firm (docs/ODD.md §7.8).
+BUDGET_PER_FIRMS = 1000.0
+
 
 class PolicyConfig(BaseModel):
     """Fields every ``[[policies]]`` table has; instruments add their own."""
@@ -22,7 +26,12 @@ class PolicyConfig(BaseModel):
                        description="month the programme starts (1 = the first simulated month)")
     duration: int = Field(36, ge=1, le=2400, description="months it runs before its sunset")
     budget: float = Field(5000.0, ge=0, le=1e9, allow_inf_nan=False,
-                          description="total k€ the programme may spend")
+                          description="k€ the programme may spend in all, per 1,000 firms of the "
+                          "region (firms.count): a region of 200 firms gets a fifth of it")
+
+    def total_budget(self, firms: int) -> float:
+        """What the programme may spend in all in a region of ``firms`` firms at the start (k€)."""
+        return self.budget * firms / BUDGET_PER_FIRMS
 
 
 class ChallengeGrantsConfig(PolicyConfig):

@@ -197,7 +197,8 @@ def _costs(results: Results, names: list[str], confidence: float) -> pd.DataFram
 
 def arm_budgets(results: Results) -> dict[str, float]:
     """Each arm's total policy budget in k€, read from its runs' scenario and overrides
-    (the sum of its ``[[policies]]`` budgets; 0 without a policy, NaN if unreadable)."""
+    (the sum of its ``[[policies]]`` budgets, each per 1,000 firms times the runs' firm
+    count; 0 without a policy, NaN if unreadable)."""
     from clustersim.scenario import load_scenario
 
     runs = results.runs
@@ -208,7 +209,8 @@ def arm_budgets(results: Results) -> dict[str, float]:
         try:
             overrides = json.loads(record.get("overrides") or "{}")
             scenario = load_scenario(record["scenario"], overrides)
-            budgets[record["arm"]] = float(sum(p.budget for p in scenario.policies))
+            firms = scenario.firms.count
+            budgets[record["arm"]] = float(sum(p.total_budget(firms) for p in scenario.policies))
         except Exception:  # an old store or a scenario file that is gone: no budget shown
             budgets[record["arm"]] = math.nan
     return budgets

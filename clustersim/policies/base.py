@@ -2,7 +2,7 @@
 
 A policy is configured by one ``[[policies]]`` table (its pydantic config class is
 part of the scenario schema) and run by one :class:`Policy` object: ``start`` month,
-``duration`` in months (then it stops: sunset), a total ``budget`` in k€, and
+``duration`` in months (then it stops: sunset), a ``budget`` in k€ per 1,000 firms, and
 :meth:`Policy.step`, called once a month while the programme runs. Money leaves a
 policy only through :meth:`Policy.pay`, which never lets it spend beyond its budget
 and records the payment with the programme owner (:class:`ProgrammeLedger`).
@@ -73,7 +73,7 @@ class Policy:
         self.name = f"{config.type}#{index}"
         self.start = config.start
         self.duration = config.duration
-        self.budget = config.budget
+        self.budget = config.total_budget(model.scenario.firms.count)  # k€, in all
         self.spent = 0.0
 
     @property

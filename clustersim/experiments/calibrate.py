@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from clustersim.experiments.design import _number_kind
 from clustersim.facts import FACTS, Fact
 
 if TYPE_CHECKING:
@@ -44,6 +45,14 @@ def fact_gap(fact: Fact, value: float) -> float:
     if math.isfinite(fact.high) and fact.high > fact.low:
         return gap / (fact.high - fact.low)
     return gap
+
+
+def _off_centre(fact: Fact, value: float) -> float:
+    """How far ``value`` lies from the middle of a two-sided range, in range widths (0 for a
+    one-sided range): breaks ties between samples that put every fact in range."""
+    if not (math.isfinite(value) and math.isfinite(fact.high) and fact.high > fact.low):
+        return 0.0
+    return abs(value - (fact.low + fact.high) / 2) / (fact.high - fact.low)
 
 
 def distance(gaps: Sequence[float]) -> float:
@@ -101,8 +110,10 @@ def calibration_table(results: Results, facts: Sequence[str] | None = None) -> p
                 gaps.append(fact_gap(fact, value))
             row["facts_in_range"] = sum(g == 0 for g in gaps)
             row["distance"] = distance(gaps)
+            row["off_centre"] = distance([_off_centre(f, row[f.measure]) for f in used])
             rows.append(row)
-    table = pd.DataFrame(rows).sort_values(["distance", "point"], kind="stable")
+    # Ties (several samples with every fact in range) go to the one nearest the ranges' centres.
+    table = pd.DataFrame(rows).sort_values(["distance", "off_centre", "point"], kind="stable")
     table.attrs["facts"] = [f.measure for f in used]
     table.attrs["parameters"] = list(problem["names"])
     table.attrs["bounds"] = [list(b) for b in problem["bounds"]]
@@ -157,6 +168,8 @@ def scenario_lines(best: pd.Series, parameters: Sequence[str], store: str) -> li
             lines.append(f"[{section}]" if not list_item else
                          f"# in [[{list_item[1]}]] number {int(list_item[2]) + 1} ({section}):")
         value = float(best[name])
+        if _number_kind(name) == "int":  # the runs used the sample rounded to a whole number
+            value = float(round(value))
         text = str(round(value)) if abs(value - round(value)) < 1e-9 else _short(value)
         lines.append(f"{key} = {text}  # calibrated: {store}, point {int(best['point'])}, "
                      f"distance {best['distance']:.3g}")

@@ -37,8 +37,11 @@ POLICY_COLUMNS = ["formal_networks_active", "formal_network_share", "broker_clie
 RESPONSE_COLUMNS = ["strangers_searched", "mean_openness", "responding_firms_share",
                     "habitual_share"]
 
+# Firm sizes (F1): whether a right-skewed distribution emerges (docs/ODD.md §7.6).
+SIZE_COLUMNS = ["largest_firm", "size_gini"]
+
 COLUMNS = [*INNOVATION_COLUMNS, *SURVIVAL_COLUMNS, *ECONOMY_COLUMNS, *NETWORK_COLUMNS,
-           *MARKET_COLUMNS, *POLICY_COLUMNS, *RESPONSE_COLUMNS]
+           *MARKET_COLUMNS, *POLICY_COLUMNS, *RESPONSE_COLUMNS, *SIZE_COLUMNS]
 # The month's event counters (``model.month``), recorded as they are.
 MONTH_COUNTERS = ("orders", "orders_won", "innovations", "entries", "exits",
                   "orders_lost_no_partner", "orders_lost_no_capacity", "orders_lost_to_world",
@@ -78,6 +81,8 @@ def month_stats(model: ClusterModel) -> dict[str, float]:
         "initial_cohort_survival": float(live[: model.initial_cohort].sum() / model.initial_cohort),
         "revenue": float(model.ledger["customer_payments"]),
         "employment": float(employees.sum()),
+        "largest_firm": float(employees.max()) if alive_count else 0.0,
+        "size_gini": networks.gini(employees),
         "capacity_use": float(f.load[:n][live].sum() / employees.sum()) if alive_count else 0.0,
         "demand_index": model.market.demand_index(),
         # network

@@ -113,9 +113,12 @@ class ClusterModel(mesa.Model):
 
         self.region = Region.from_config(sc.region, self.rng)
         n, phases = sc.firms.count, sc.firms.phases
-        employees = np.clip(self.rng.lognormal(math.log(sc.firms.employees_median),
-                                               sc.firms.employees_sigma, size=n),
-                            1.0, sc.firms.max_employees)
+        if sc.firms.initial_sizes == "equal":
+            employees = np.full(n, min(max(1.0, sc.firms.employees_median), sc.firms.max_employees))
+        else:
+            employees = np.clip(self.rng.lognormal(math.log(sc.firms.employees_median),
+                                                   sc.firms.employees_sigma, size=n),
+                                1.0, sc.firms.max_employees)
         self.market = Market(sc.market, phases, self.rng, cluster_capacity=float(employees.sum()))
         self.firms = FirmState(n, phases)
         self.ties = TieStore(sc.ties.gain, sc.ties.decay, sc.ties.floor)
@@ -511,7 +514,6 @@ class ClusterModel(mesa.Model):
         demo, prod = sc.demography, sc.production
         n = f.n
         live = f.alive[:n]
-        employees = f.employees[:n]
         f.utilisation[:n] = smoothed_utilisation(f)
         # Revenue trend and the lagged threat it signals (boiled frog, 003:L3070).
         rev = f.revenue_month[:n]
@@ -522,15 +524,10 @@ class ClusterModel(mesa.Model):
         f.threat_signal[:n, :-1] = f.threat_signal[:n, 1:]
         f.threat_signal[:n, -1] = signal
         f.threat[:n] = f.threat_signal[:n, 0]
-        # Growth when busy, shrinkage when idle, braked near 250 employees (F1).
-        busy = live & (f.utilisation[:n] > demo.busy_threshold)
-        idle = live & (f.utilisation[:n] < demo.idle_threshold)
-        cap = sc.firms.max_employees
-        f.employees[:n] = np.where(busy, employees * (1.0 + demo.growth_rate * (1.0 - employees / cap)),
-                                   employees)
-        # Nobody is laid off while there is committed work for them.
-        shrunk = np.maximum(np.maximum(1.0, f.load[:n]), f.employees[:n] * (1.0 - demo.shrink_rate))
-        f.employees[:n] = np.where(idle, np.minimum(f.employees[:n], shrunk), f.employees[:n])
+        if demo.growth_mode == "proportional":
+            self._grow_proportionally(live)
+        else:
+            self._grow_past_thresholds(live)
         # Owners take out cash above a buffer, or cash piles up and nobody ever exits.
         buffer = demo.cash_buffer_months * f.monthly_costs(prod.wage, prod.overhead)
         surplus = np.where(live, np.maximum(0.0, f.cash[:n] - buffer), 0.0)
@@ -541,6 +538,39 @@ class ClusterModel(mesa.Model):
         for i in np.flatnonzero(live & (f.negative_months[:n] >= demo.grace)).tolist():
             self.remove_firm(i)
         self.enter_spinoffs()
+
+    def _grow_past_thresholds(self, live: np.ndarray) -> None:
+        """Growth when busy, shrinkage when idle, braked near 250 employees (F1)."""
+        sc, f = self.scenario, self.firms
+        demo, n = sc.demography, f.n
+        employees = f.employees[:n]
+        busy = live & (f.utilisation[:n] > demo.busy_threshold)
+        idle = live & (f.utilisation[:n] < demo.idle_threshold)
+        cap = sc.firms.max_employees
+        f.employees[:n] = np.where(busy, employees * (1.0 + demo.growth_rate * (1.0 - employees / cap)),
+                                   employees)
+        # Nobody is laid off while there is committed work for them.
+        shrunk = np.maximum(np.maximum(1.0, f.load[:n]), f.employees[:n] * (1.0 - demo.shrink_rate))
+        f.employees[:n] = np.where(idle, np.minimum(f.employees[:n], shrunk), f.employees[:n])
+
+    def _grow_proportionally(self, live: np.ndarray) -> None:
+        """Gibrat-like growth (docs/ODD.md §7.6): each firm's size changes by a random share of
+        itself, log E ← log E + g, with g = growth_rate × x (x > 0) or shrink_rate × x (x < 0),
+        x = clip((U − target) / target, −1, 1) the load against the load firms plan for, plus
+        N(0, growth_noise); growth is braked near max_employees, and nobody is laid off while
+        there is committed work for them. Skew comes from compounding, not from a size rule."""
+        sc, f = self.scenario, self.firms
+        demo, n = sc.demography, f.n
+        target = sc.market.target_utilisation
+        x = np.clip((f.utilisation[:n] - target) / target, -1.0, 1.0)
+        g = np.where(x > 0, demo.growth_rate * x, demo.shrink_rate * x)
+        g = g + demo.growth_noise * self.rng.standard_normal(n)
+        employees = f.employees[:n]
+        cap = sc.firms.max_employees
+        g = np.where(g > 0, g * np.clip(1.0 - employees / cap, 0.0, 1.0), g)
+        grown = np.minimum(employees * np.exp(g), cap)
+        floor = np.maximum(1.0, f.load[:n])
+        f.employees[:n] = np.where(live, np.maximum(grown, np.minimum(employees, floor)), employees)
 
     def remove_firm(self, i: int) -> None:
         """Firm i exits: it stops producing and loses its ties."""

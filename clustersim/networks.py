@@ -350,7 +350,7 @@ def _avg_path_length(
     return total / (len(sources) * (size - 1))
 
 
-def _gini(values: np.ndarray) -> float:
+def gini(values: np.ndarray) -> float:
     """Gini coefficient of non-negative values: 0 when all equal, near 1 when one holds all."""
     n = values.size
     total = float(values.sum())
@@ -424,7 +424,7 @@ def network_metrics(
         "avg_path_length": float(_avg_path_length(a, largest_nodes, int(path_sources), rng)),
         "largest_component_share": largest_nodes.size / n if n else 0.0,
         "components": int(n_components),
-        "degree_gini": _gini(degree),
+        "degree_gini": gini(degree),
     }
 
 

@@ -60,6 +60,10 @@ class FirmsConfig(_Section):
     )
     employees_median: float = Field(10.0, gt=0, le=200, allow_inf_nan=False)
     employees_sigma: float = Field(0.8, ge=0, le=2.0, allow_inf_nan=False)
+    initial_sizes: Literal["lognormal", "equal"] = Field(
+        "lognormal",
+        description="initial employees: lognormal(median, sigma), or every firm at the median "
+        "(to see whether the size distribution emerges, F1)")
     max_employees: float = Field(249.0, gt=1, le=249.0, allow_inf_nan=False,
                                  description="SMEs stay below 250 employees (F1)")
     secondary_capability_chance: Fraction = 0.5
@@ -227,6 +231,14 @@ class DemographyConfig(_Section):
                                       description="owners withdraw cash above this many months of costs")
     growth_rate: float = Field(0.01, ge=0, le=1, allow_inf_nan=False)
     shrink_rate: float = Field(0.02, ge=0, le=1, allow_inf_nan=False)
+    growth_mode: Literal["threshold", "proportional"] = Field(
+        "threshold",
+        description="threshold: busy firms grow by growth_rate, idle ones shrink by shrink_rate; "
+        "proportional: every firm's size changes each month by a random share of itself that "
+        "rises with its load (Gibrat's law, docs/ODD.md §7.6)")
+    growth_noise: float = Field(0.03, ge=0, le=1, allow_inf_nan=False,
+                                description="proportional growth: sd of the monthly log change "
+                                "that does not depend on load (luck, one customer more or less)")
     busy_threshold: Fraction = 0.85
     idle_threshold: Fraction = 0.5
     spinoff_rate: float = Field(0.05, ge=0, le=1, allow_inf_nan=False,

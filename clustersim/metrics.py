@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from clustersim import networks
+from clustersim.dependence import DEPENDENT_SHARE
 
 if TYPE_CHECKING:
     from clustersim.model import ClusterModel
@@ -39,9 +40,12 @@ RESPONSE_COLUMNS = ["strangers_searched", "mean_openness", "responding_firms_sha
 
 # Firm sizes (F1): whether a right-skewed distribution emerges (docs/ODD.md §7.6).
 SIZE_COLUMNS = ["largest_firm", "size_gini"]
+# Dependence on one lead (F6, H6; docs/ODD.md §7.13).
+DEPENDENCE_COLUMNS = ["max_partner_share_mean", "dependent_firms_share"]
 
 COLUMNS = [*INNOVATION_COLUMNS, *SURVIVAL_COLUMNS, *ECONOMY_COLUMNS, *NETWORK_COLUMNS,
-           *MARKET_COLUMNS, *POLICY_COLUMNS, *RESPONSE_COLUMNS, *SIZE_COLUMNS]
+           *MARKET_COLUMNS, *POLICY_COLUMNS, *RESPONSE_COLUMNS, *SIZE_COLUMNS,
+           *DEPENDENCE_COLUMNS]
 # The month's event counters (``model.month``), recorded as they are.
 MONTH_COUNTERS = ("orders", "orders_won", "innovations", "entries", "exits",
                   "orders_lost_no_partner", "orders_lost_no_capacity", "orders_lost_to_world",
@@ -95,6 +99,7 @@ def month_stats(model: ClusterModel) -> dict[str, float]:
         "mean_novelty": float(model.market.novelty[model.market.base_rate > 0].mean()),
         "world_benchmark": float(model.market.benchmark[model.market.base_rate > 0].mean()),
     }
+    stats.update(dependence_stats(model, live, alive_count))
     stats.update(policy_stats(model, live, alive_count, stats["innovations_cum"]))
     stats.update(response_stats(model, live, alive_count))
     every = model.scenario.outputs.network_metrics_every
@@ -118,6 +123,18 @@ def response_stats(model: ClusterModel, live: np.ndarray, alive_count: int) -> d
         "mean_openness": float(openness.mean()) if alive_count else 0.0,
         "responding_firms_share": _share(openness >= 0.5, alive_count),
         "habitual_share": _share(f.habitual[: f.n][live], alive_count),
+    }
+
+
+def dependence_stats(model: ClusterModel, live: np.ndarray, alive_count: int) -> dict[str, float]:
+    """Mean largest share of output from one lead (firms with output), and the share of
+    living firms above 30% of it (docs/ODD.md §7.13)."""
+    revenue = model.partner_revenue
+    share = revenue.max_share(model.firms.n)
+    earning = live & (revenue.output_of(model.firms.n) > 0)
+    return {
+        "max_partner_share_mean": float(share[earning].mean()) if earning.any() else 0.0,
+        "dependent_firms_share": _share(live & (share > DEPENDENT_SHARE), alive_count),
     }
 
 

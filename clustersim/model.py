@@ -25,6 +25,7 @@ from clustersim import metrics
 from clustersim.agents.firm import Firm, FirmState
 from clustersim.agents.institution import Institution
 from clustersim.cooperation import draw_cooperation
+from clustersim.dependence import PartnerRevenue
 from clustersim.effects import Effects
 from clustersim.formal import FormalNetworks
 from clustersim.hooks import MonthHooks
@@ -137,6 +138,7 @@ class ClusterModel(mesa.Model):
         self.event_log: list[tuple[int, str, str]] = []
         self._any_disrupted = False  # set each month in produce_and_pay
         self.effects = Effects()  # what policies do to firms' visibility, costs and quality
+        self.partner_revenue = PartnerRevenue()  # revenue by lead, 12 months (docs/ODD.md §7.13)
         self.month: Counter[str] = Counter()
         self.ledger: dict[str, float] = dict.fromkeys(LEDGER_KEYS, 0.0)
         self.totals_counter: Counter[str] = Counter()
@@ -252,6 +254,7 @@ class ClusterModel(mesa.Model):
             self.learn_and_innovate()
             self.update_ties()
             f.utilisation[:n] = smoothed_utilisation(f)
+            self.partner_revenue.end_month(f.revenue_month[:n])
             self.steps += 1
         # Month 0 is now; spin-up month `months` would have been month 1.
         self.jobs = {end - months + 1: jobs for end, jobs in self.jobs.items()}
@@ -355,6 +358,10 @@ class ClusterModel(mesa.Model):
                     self._spinoff_sources.append((lead, missing))
                 continue
             builder.commit(assignments)
+            if builder.dependence is not None:
+                builder.book_dependence(lead, assignments,
+                                        order.value * order.duration / sum(order.work)
+                                        * builder.dependence[3])
             month["orders_won"] += 1
             self.team_sizes.append(len(members))
             for m in members[1:]:
@@ -398,6 +405,7 @@ class ClusterModel(mesa.Model):
         alive = f.alive
         random = self.random.random
         ledger = self.ledger
+        record = self.partner_revenue.record
         self._any_disrupted = bool(f.disrupted[: f.n].any())
         for job in self.jobs.pop(self.steps, []):
             failed = (not alive[job.lead]) or random() < self._failure_chance(job)
@@ -428,6 +436,7 @@ class ClusterModel(mesa.Model):
                 f.cash[firm] += pay
                 f.revenue_month[firm] += pay
                 ledger["partner_payments_received"] += pay
+                record(job.lead, firm, pay)
         n = f.n
         live = f.alive[:n]
         costs = np.where(live, f.monthly_costs(prod.wage, prod.overhead), 0.0)
@@ -520,6 +529,7 @@ class ClusterModel(mesa.Model):
         f.revenue_fast[:n] += (rev - f.revenue_fast[:n]) / 3.0
         f.revenue_slow[:n] += (rev - f.revenue_slow[:n]) / 12.0
         f.revenue_cum[:n] += rev
+        self.partner_revenue.end_month(rev)
         signal = np.clip(1.0 - f.revenue_fast[:n] / np.maximum(f.revenue_slow[:n], 1e-9), 0.0, 1.0)
         f.threat_signal[:n, :-1] = f.threat_signal[:n, 1:]
         f.threat_signal[:n, -1] = signal
@@ -721,6 +731,7 @@ class ClusterModel(mesa.Model):
             "orders_lost": f.orders_lost[idx],
             "innovations": f.innovations[idx],
             "revenue_cum": f.revenue_cum[idx],
+            "max_partner_share": self.partner_revenue.max_share(f.n)[idx],
         })
         phases = self.scenario.firms.phases
         for p in range(phases):

@@ -75,6 +75,10 @@ OUTCOME_INFO: dict[str, Outcome] = {
         "Strangers looked at after the shock", "count", None,
         f"strangers leads looked at in the {AFTER_SHOCK_MONTHS} months from the first "
         "shock's start (NaN without a shock)"),
+    "partner_shock_survival": Outcome(
+        "Partners of the hit customer surviving", "share", True,
+        "share of the firms the customer hit by a largest_customer supply disruption had paid "
+        "in the 12 months before it that are alive at the end (NaN without one; H6)"),
 }
 
 # The stylised facts' measures are kept with every run too, for `clustersim facts`.
@@ -132,5 +136,14 @@ def summarise(model: ClusterModel, timeseries: pd.DataFrame | None = None) -> di
         out["new_ties_per_order_after_shock"] = (out["ties_formed_after_shock"] / won if won > 0
                                                  else math.nan)
         out["strangers_searched_after_shock"] = float(window["strangers_searched"].sum())
+    out["partner_shock_survival"] = _partners_surviving(model)
     out.update(fact_measures(model, ts))
     return {name: float(out[name]) for name in OUTCOMES}
+
+
+def _partners_surviving(model: ClusterModel) -> float:
+    """Share alive at the end of the partners of a hit 'kingdom' customer (H6)."""
+    partners = [i for shock in model.shocks for i in (getattr(shock, "partners", None) or [])]
+    if not partners:
+        return math.nan
+    return float(model.firms.alive[partners].mean())

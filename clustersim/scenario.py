@@ -70,6 +70,10 @@ class FirmsConfig(_Section):
     knowledge_sigma: float = Field(0.2, ge=0, le=1.0, allow_inf_nan=False)
     initial_cash_months: float = Field(4.0, ge=0, le=36, allow_inf_nan=False,
                                        description="starting cash, in months of fixed costs")
+    dependence_cap: float | None = Field(
+        None, gt=0, le=1, allow_inf_nan=False,
+        description="most of its output a firm takes from one lead over 12 months; it declines "
+        "team places beyond it (F6, H6; docs/ODD.md §7.13). None: no cap")
 
 
 class RegionConfig(_Section):

@@ -275,16 +275,38 @@ class SupplyDisruptionShock(Shock):
     type_name = "supply_disruption"
     config: SupplyDisruptionConfig
 
+    partners: list[int] | None = None  # with target largest_customer: the firms it paid
+
     def begin(self) -> None:
         f, cfg = self.model.firms, self.config
         alive = f.alive_indices()
-        if cfg.town is not None:
+        if cfg.target == "largest_customer":
+            hit = self._largest_customer(alive)
+        elif cfg.town is not None:
             hit = alive[f.town[alive] == cfg.town]
         else:
             count = round(cfg.magnitude * len(alive))
             hit = np.sort(self.model.rng.choice(alive, size=count, replace=False)) if count else alive[:0]
         self.firms = hit
         f.disrupted[hit] = True
+
+    def _largest_customer(self, alive: np.ndarray) -> np.ndarray:
+        """The living firm that paid its partners most over the last 12 months; the firms it
+        paid in those months are kept as ``partners`` (how many depended on it for more than
+        30% of their output goes to the event log)."""
+        revenue = self.model.partner_revenue
+        paid = revenue.paid_out(self.model.firms.n)[alive]
+        if not len(alive) or paid.max() <= 0:
+            self.partners = []
+            return alive[:0]
+        customer = int(alive[int(np.argmax(paid))])
+        alive_now = self.model.firms.alive
+        self.partners = [i for i in revenue.dependants(customer, 0.0) if alive_now[i]]
+        dependent = [i for i in revenue.dependants(customer) if alive_now[i]]
+        self.model.event_log.append((self.model.steps, self.name,
+                                     f"hit firm {customer}: {len(self.partners)} partners, "
+                                     f"{len(dependent)} with more than 30% of their output"))
+        return np.array([customer])
 
     def end(self) -> None:
         held: set[int] = set()

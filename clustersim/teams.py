@@ -11,6 +11,9 @@ proportional to the partner score:
             × partner-weight hooks (impannatore norms favour idle co-members)
             × √(free capacity / need) when a candidate can do only part of the phase
 
+A candidate with no free capacity is skipped, and so, with ``firms.dependence_cap``, is one
+that would then take more than the cap of its output from this lead (docs/ODD.md §7.13).
+
 The candidate pool, source by source (:meth:`TeamBuilder.candidates`):
 
 1. tie partners covering the phase (dynamic mode), or the other members of the lead's
@@ -225,6 +228,7 @@ class TeamBuilder:
         # A phase may be split over two firms; designated cooperators of a fixed network
         # pool their capacity and ramp up as a whole (003:L1530).
         self.max_split = (cfg.static_max_size if self.static else 2) if cfg.split_phases else 1
+        self._prepare_dependence(n)
         alive = firms.alive[:n]
         covers = firms.capability[:n] >= COVER_THRESHOLD
         self._covers = covers
@@ -264,6 +268,40 @@ class TeamBuilder:
         self.search_draws = np.rint(cfg.random_search * (1.0 + response.extra_strangers * open_)
                                     ).astype(np.int64).tolist()
         self.stranger_weight = (cfg.trust_base * (1.0 + response.stranger_acceptance * open_)).tolist()
+
+    def _prepare_dependence(self, n: int) -> None:
+        """The dependence cap's per-order check, prepared once a month (docs/ODD.md §7.13).
+
+        A firm's reference output is the larger of its 12-month revenue and a year's work of
+        its staff at the planned utilisation, so that a newcomer is not locked out by its
+        first order. ``self.dependence`` is None when there is no cap (no per-order cost)."""
+        model = self.model
+        cap = model.scenario.firms.dependence_cap
+        self.dependence = None
+        if cap is None:
+            return
+        market = model.scenario.market
+        output = model.partner_revenue.output_of(n)
+        staff_year = model.firms.employees[:n] * 12.0 * market.target_utilisation * market.price
+        self.dependence = (cap, dict(model.partner_revenue.received),
+                           np.maximum(output, staff_year).tolist(),
+                           1.0 - model.scenario.teams.lead_premium)
+
+    def declines(self, candidate: int, lead: int, pay: float) -> bool:
+        """Whether ``candidate`` would take more than the cap of its output from ``lead``."""
+        cap, received, reference, _ = self.dependence  # type: ignore[misc]
+        got = received.get((candidate, lead), 0.0) + pay
+        return got > cap * (reference[candidate] + pay)
+
+    def book_dependence(self, lead: int, assignments: list[tuple[int, int, float]],
+                        pay_per_load: float) -> None:
+        """Count a won order's partner pay at once, so that several orders from one lead in
+        a month cannot slip past the cap before any is paid."""
+        received = self.dependence[1]  # type: ignore[index]
+        for firm, _phase, load in assignments:
+            if firm != lead:
+                key = (firm, lead)
+                received[key] = received.get(key, 0.0) + load * pay_per_load
 
     def _prepare_static_leads(self, covers: np.ndarray, alive: np.ndarray, employees: np.ndarray,
                               spare: np.ndarray, visibility: np.ndarray) -> None:
@@ -453,6 +491,10 @@ class TeamBuilder:
         duration = order.duration
         max_hours = 0.0
         lx, ly, speed = self.x[lead], self.y[lead], self.speed
+        dependence = self.dependence
+        # k€ a partner earns per employee-month a month of this order (the cap's estimate)
+        pay_per_load = (order.value * duration / sum(order.work) * dependence[3]
+                        if dependence is not None else 0.0)
         for phase, work in zip(order.phases, order.work, strict=True):
             need = work / duration
             lead_covers = capability[lead][phase] >= COVER_THRESHOLD
@@ -473,6 +515,8 @@ class TeamBuilder:
             for c, weight in zip(pool, weights, strict=True):  # each firm once (see candidates())
                 avail = free[c] - used.get(c, 0.0)
                 if avail <= _EPS:
+                    continue
+                if dependence is not None and self.declines(c, lead, min(avail, need) * pay_per_load):
                     continue
                 score = capability[c][phase] * weight * (1.0 if avail >= need else math.sqrt(avail / need))
                 scored.append((score, c, avail))

@@ -74,6 +74,11 @@ class SupplyDisruptionConfig(ShockConfig):
     magnitude: float = Field(0.2, ge=0, le=1, allow_inf_nan=False,
                              description="share of firms hit (ignored when a town is given)")
     town: int | None = Field(None, ge=0, description="hit every firm of this town instead")
+    target: Literal["random", "largest_customer"] = Field(
+        "random",
+        description="random: a share of firms (or a town); largest_customer: the one firm that "
+        "paid its partners most over the last 12 months, the 'kingdom' customer others depend "
+        "on (H6, docs/ODD.md §7.13)")
 
 
 class TechnologyShiftConfig(ShockConfig):

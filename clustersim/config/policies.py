@@ -34,10 +34,19 @@ class PolicyConfig(BaseModel):
         return self.budget * firms / BUDGET_PER_FIRMS
 
 
+TARGETING_DESCRIPTION = ("whom the programme may support: open (its own rules alone), central "
+                         "or peripheral (top or bottom quarter of firms by ties), small_firms "
+                         "(under 10 employees), spread (firms it has not supported before); "
+                         "docs/ODD.md §7.8")
+Targeting = Literal["open", "central", "peripheral", "small_firms", "spread"]
+
+
 class ChallengeGrantsConfig(PolicyConfig):
     """Periodic calls for joint projects, scored on complementarity, knowledge and trust."""
 
     type: Literal["challenge_grants"] = "challenge_grants"
+    targeting: Targeting = Field("open", description=TARGETING_DESCRIPTION + " (who may lead a "
+                                 "proposal; with spread, who may be in a funded consortium)")
     call_every: int = Field(6, ge=1, le=120, description="months between calls")
     proposals_per_call: int = Field(
         30, ge=1, le=100_000, description="lead firms that put a consortium forward per call"
@@ -206,6 +215,7 @@ class BrokersConfig(PolicyConfig):
     """Danish-style network brokers (003:L1642-1805, L2915-2950, L3357-3415)."""
 
     type: Literal["brokers"] = "brokers"
+    targeting: Targeting = Field("open", description=TARGETING_DESCRIPTION + " (who is recruited)")
     brokers_per_1000: float = Field(
         5.5,
         ge=0,

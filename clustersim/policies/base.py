@@ -35,6 +35,9 @@ class Payment:
     recipient: int  # firm index, hub index, or −1 outside the cluster
     purpose: str
     amount: float  # k€
+    targeting: str = "open"  # the programme's targeting (clustersim/targeting.py)
+    recipient_degree: int = -1  # a firm recipient's ties when paid (−1: not a firm)
+    recipient_employees: float = -1.0  # a firm recipient's employees when paid (−1: not a firm)
 
 
 class ProgrammeLedger:
@@ -56,7 +59,8 @@ class ProgrammeLedger:
         """All payments as a pandas DataFrame."""
         import pandas as pd
 
-        columns = ["month", "policy", "recipient_kind", "recipient", "purpose", "amount"]
+        columns = ["month", "policy", "recipient_kind", "recipient", "purpose", "amount",
+                   "targeting", "recipient_degree", "recipient_employees"]
         return pd.DataFrame([[getattr(p, c) for c in columns] for p in self.payments],
                             columns=columns)
 
@@ -75,6 +79,8 @@ class Policy:
         self.duration = config.duration
         self.budget = config.total_budget(model.scenario.firms.count)  # k€, in all
         self.spent = 0.0
+        self.targeting = str(getattr(config, "targeting", "open"))  # docs/ODD.md §7.8
+        self.supported: set[int] = set()  # firms it has supported (targeting "spread")
 
     @property
     def remaining(self) -> float:
@@ -102,8 +108,13 @@ class Policy:
             return 0.0
         self.spent += amount
         model = self.model
+        degree, employees = -1, -1.0
+        if recipient_kind == RECIPIENT_FIRM:
+            degree = len(model.ties.partners.get(recipient, ()))
+            employees = float(model.firms.employees[recipient])
         model.institution.ledger.record(
-            Payment(model.steps, self.name, recipient_kind, recipient, purpose, amount))
+            Payment(model.steps, self.name, recipient_kind, recipient, purpose, amount,
+                    self.targeting, degree, employees))
         if recipient_kind == RECIPIENT_FIRM:
             model.firms.cash[recipient] += amount
             model.ledger["policy_payments"] += amount

@@ -17,6 +17,7 @@ from scipy.stats import rankdata
 from clustersim.config.policies import ChallengeGrantsConfig
 from clustersim.policies import register
 from clustersim.policies.base import RECIPIENT_FIRM, Policy
+from clustersim.targeting import targeted
 
 if TYPE_CHECKING:
     from clustersim.model import ClusterModel
@@ -156,7 +157,10 @@ class ChallengeGrantsPolicy(Policy):
         eligible = f.alive[:n] & ~busy & (f.cash[:n] >= match_need) & (f.cash[:n] > 0)
         frontier = self._frontier()
         ratio = f.knowledge[:n] / np.maximum(frontier[f.specialty[:n]], 1e-9)
-        proposals = self._lead_proposals(eligible, ratio)
+        if cfg.targeting == "spread":  # firms it funded before take no part again
+            eligible = targeted(model, eligible, "spread", self.supported)
+        leads = targeted(model, eligible, cfg.targeting)
+        proposals = self._lead_proposals(eligible, ratio, leads)
         from_brokers = self._broker_proposals(eligible, ratio)
         proposals += from_brokers
         funded: list[JointProject] = []
@@ -181,10 +185,12 @@ class ChallengeGrantsPolicy(Policy):
         self.calls.append(call)
         return call
 
-    def _lead_proposals(self, eligible: np.ndarray, ratio: np.ndarray) -> list[_Proposal]:
-        """Lead firms, drawn by size × knowledge, each propose a consortium from their ties."""
+    def _lead_proposals(self, eligible: np.ndarray, ratio: np.ndarray,
+                        leads: np.ndarray) -> list[_Proposal]:
+        """Lead firms (of ``leads``: the targeted ones), drawn by size × knowledge, each
+        propose a consortium of eligible firms from their ties."""
         cfg, model = self.cfg, self.model
-        candidates = np.flatnonzero(eligible)
+        candidates = np.flatnonzero(leads & eligible)
         if len(candidates) == 0:
             return []
         # A weighted random order without replacement (Efraimidis-Spirakis keys): bigger,
@@ -313,6 +319,7 @@ class ChallengeGrantsPolicy(Policy):
         )
         model.joint_projects.append(project)
         self.projects.append(project)
+        self.supported.update(project.members)
         self._running.append(project)
         model.month["joint_projects_started"] += 1
         return project

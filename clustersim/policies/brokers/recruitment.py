@@ -14,6 +14,7 @@ import numpy as np
 
 from clustersim.agents.broker import Broker
 from clustersim.cooperation import joining_factor
+from clustersim.targeting import targeted
 
 
 class Recruitment:
@@ -76,6 +77,7 @@ class Recruitment:
             free[sorted(broker.clients)] = False
         if self.sanctioned:
             free[sorted(self.sanctioned)] = False
+        free = targeted(model, free, cfg.targeting, self.supported)  # docs/ODD.md §7.8
         lift = cfg.awareness_lift if self.campaign_on else 0.0
         chance = cfg.recruitment * f.cooperativeness[:n] * (f.threat[:n] + lift)
         chance = chance * joining_factor(f, slice(0, n), model.scenario.response)  # §7.14
@@ -95,4 +97,5 @@ class Recruitment:
             picks = near[model.rng.permutation(len(near))[: broker.room]]
             new = broker.take_on(sorted(picks.tolist()))
             taken[new] = True
+            self.supported.update(new)
             self.counts["recruited"] += len(new)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from money import step_and_check_money
 
 from clustersim.dependence import WINDOW, PartnerRevenue
 from clustersim.model import ClusterModel
@@ -89,15 +90,7 @@ def test_the_kingdom_shock_hits_the_largest_payer_and_keeps_its_partners():
 def test_money_is_conserved_with_the_cap_and_the_kingdom_shock(seed, cap):
     model = ClusterModel(seed=seed, n_firms=50, steps=18, shocks=KINGDOM,
                          **{"firms.dependence_cap": cap})
-    f = model.firms
-    before = float(f.cash[: f.n].sum())
-    for _ in range(18):
-        model.step()
-        after = float(f.cash[: f.n].sum())
-        assert math.isclose(after - before, model.net_cash_flow(), rel_tol=1e-9, abs_tol=1e-6)
-        assert math.isclose(model.ledger["partner_payments_made"],
-                            model.ledger["partner_payments_received"], rel_tol=1e-9, abs_tol=1e-6)
-        before = after
+    step_and_check_money(model, 18)
 
 
 def test_same_seed_same_run_with_the_cap():

@@ -1,10 +1,10 @@
 """Firm sizes that emerge (F1): equal starts, proportional stochastic growth (docs/ODD.md §7.6)."""
 
-import math
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from money import step_and_check_money
 
 from clustersim.model import ClusterModel
 
@@ -62,14 +62,7 @@ def test_money_and_counts_are_conserved_with_proportional_growth(seed, noise, eq
     if equal:
         overrides.update(EQUAL)
     model = ClusterModel(seed=seed, n_firms=40, steps=12, **overrides)
-    f = model.firms
-    cash_before = float(f.cash[: f.n].sum())
-    for _ in range(12):
-        model.step()
-        cash_after = float(f.cash[: f.n].sum())
-        assert math.isclose(cash_after - cash_before, model.net_cash_flow(), rel_tol=1e-9,
-                            abs_tol=1e-6)
-        cash_before = cash_after
+    step_and_check_money(model, 12)
 
 
 def test_same_seed_same_sizes():

@@ -1,11 +1,11 @@
 """Targeted support (docs/ODD.md §7.8): whom grants and brokers may support, recorded per payment."""
 
-import math
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from money import step_and_check_money
 
 from clustersim.model import ClusterModel
 from clustersim.targeting import SMALL_FIRM_EMPLOYEES, degrees, targeted
@@ -86,11 +86,5 @@ def test_brokers_recruit_only_targeted_firms_and_payments_record_it():
 @given(seed=st.integers(0, 10_000), mode=st.sampled_from(MODES), broker=st.booleans())
 def test_money_is_conserved_under_every_targeting(seed, mode, broker):
     model = (brokers if broker else grants)(mode, seed=seed)
-    f = model.firms
-    before = float(f.cash[: f.n].sum())
-    for _ in range(14):
-        model.step()
-        after = float(f.cash[: f.n].sum())
-        assert math.isclose(after - before, model.net_cash_flow(), rel_tol=1e-9, abs_tol=1e-6)
-        assert model.policies[0].spent <= model.policies[0].budget + 1e-9
-        before = after
+    step_and_check_money(model, 14)
+    assert model.policies[0].spent <= model.policies[0].budget + 1e-9

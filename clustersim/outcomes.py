@@ -75,6 +75,16 @@ OUTCOME_INFO: dict[str, Outcome] = {
         "Strangers looked at after the shock", "count", None,
         f"strangers leads looked at in the {AFTER_SHOCK_MONTHS} months from the first "
         "shock's start (NaN without a shock)"),
+    "project_success": Outcome(
+        "Joint projects succeeding", "share", True,
+        "share of the grant-funded joint projects ended by the end of the run that succeeded "
+        "(NaN without one; H8)"),
+    "prepared_project_success": Outcome(
+        "Broker-prepared projects succeeding", "share", True,
+        "the same for projects whose consortium a broker proposed (NaN without one; H8)"),
+    "unprepared_project_success": Outcome(
+        "Other projects succeeding", "share", True,
+        "the same for projects whose consortium a lead firm put together (NaN without one; H8)"),
     "partner_shock_survival": Outcome(
         "Partners of the hit customer surviving", "share", True,
         "share of the firms the customer hit by a largest_customer supply disruption had paid "
@@ -137,6 +147,7 @@ def summarise(model: ClusterModel, timeseries: pd.DataFrame | None = None) -> di
                                                  else math.nan)
         out["strangers_searched_after_shock"] = float(window["strangers_searched"].sum())
     out["partner_shock_survival"] = _partners_surviving(model)
+    out.update(_project_success(model))
     out.update(fact_measures(model, ts))
     return {name: float(out[name]) for name in OUTCOMES}
 
@@ -147,3 +158,16 @@ def _partners_surviving(model: ClusterModel) -> float:
     if not partners:
         return math.nan
     return float(model.firms.alive[partners].mean())
+
+
+def _project_success(model: ClusterModel) -> dict[str, float]:
+    """Share of ended joint projects that succeeded: all, broker-prepared, the others (H8)."""
+    ended = [p for p in model.joint_projects if not p.running]
+
+    def rate(projects: list) -> float:
+        return (sum(p.outcome == "succeeded" for p in projects) / len(projects) if projects
+                else math.nan)
+
+    return {"project_success": rate(ended),
+            "prepared_project_success": rate([p for p in ended if p.broker_prepared]),
+            "unprepared_project_success": rate([p for p in ended if not p.broker_prepared])}

@@ -64,6 +64,12 @@ class ChallengeGrantsConfig(PolicyConfig):
         description="share of the cost the firms pay (Arkansas: 50%)",
     )
     project_months: int = Field(12, ge=1, le=120)
+    project_failure: Literal["trust_parameter", "emergent"] = Field(
+        "trust_parameter",
+        description="trust_parameter: success chance = success_base × ((1 − trust_effect) + "
+        "trust_effect × trust at funding); emergent: members do a joint task every month, which "
+        "fails by the production rule from the trust they hold then, and builds or erodes it; "
+        "success chance = success_base × the share of tasks done well (H8, docs/ODD.md §7.9)")
     success_base: float = Field(
         0.8,
         ge=0,

@@ -8,6 +8,7 @@ not trust each other tend to fail (003:L3337).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -54,6 +55,7 @@ class JointProject:
     grant_paid: float = 0.0  # k€ paid to members so far
     spent: float = 0.0  # k€ of project cost members have paid so far
     outcome: str = ""  # "succeeded" or "failed" once ended
+    tasks_failed: int = 0  # emergent failure: monthly joint tasks that failed (H8)
 
     @property
     def unpaid(self) -> float:
@@ -352,13 +354,38 @@ class ChallengeGrantsPolicy(Policy):
             )
             f.knowledge[m] += gain * frontier[f.specialty[m]]
         project.months_done += 1
+        if cfg.project_failure == "emergent":
+            self._joint_task(project, members)
         if project.months_done >= project.months:
             succeeded = model.random.random() < self.success_chance(project)
             self._end(project, members, succeeded)
 
+    def _joint_task(self, project: JointProject, members: list[int]) -> None:
+        """A month of joint work that fails by the production rule from the trust the members
+        hold now (docs/ODD.md §7.3), and builds trust when it goes well or erodes it when it
+        does not, as teams' work does (§7.5): trust is built in stages (003:L3334-3339)."""
+        model = self.model
+        f, prod = model.firms, model.scenario.production
+        lead = members[0]
+        hours = max(math.hypot(f.x[m] - f.x[lead], f.y[m] - f.y[lead]) for m in members)
+        hours /= model.region.speed_kmh
+        chance = min(1.0, prod.failure_base
+                     + prod.failure_trust_effect * (1.0 - model.ties.mean_pair_trust(members))
+                     + prod.failure_distance_effect * hours)
+        if model.random.random() < chance:
+            project.tasks_failed += 1
+            model.ties.weaken(members, 1.0 - prod.failure_trust_loss)
+        else:
+            model.ties.reinforce(members, [float(f.cooperativeness[m]) for m in members])
+
     def success_chance(self, project: JointProject) -> float:
-        """Chance that ``project`` succeeds, from its members' trust at funding (H8)."""
-        return success_chance(project.trust, self.cfg.success_base, self.cfg.trust_effect)
+        """Chance that ``project`` succeeds (H8): from its members' trust at funding, or, with
+        emergent failure, success_base × the share of its monthly tasks done well."""
+        cfg = self.cfg
+        if cfg.project_failure == "emergent":
+            done = max(project.months_done, 1)
+            return cfg.success_base * (1.0 - project.tasks_failed / done)
+        return success_chance(project.trust, cfg.success_base, cfg.trust_effect)
 
     def _end(self, project: JointProject, members: list[int], succeeded: bool) -> None:
         """Close a project: success innovates and builds trust, failure erodes it."""

@@ -32,7 +32,7 @@ MARKET_COLUMNS = ["mean_novelty", "world_benchmark", "shock_active"]
 POLICY_COLUMNS = ["formal_networks_active", "formal_network_share", "broker_clients",
                   "policy_spend", "policy_spend_cum", "hub_members", "hub_self_funding_ratio",
                   "hub_service_level", "cost_per_innovation", "joint_projects_started",
-                  "joint_projects_succeeded", "joint_projects_active"]
+                  "joint_projects_succeeded", "joint_projects_active", "tech_transfer_firms"]
 
 # Cooperation types and the response to crisis and opportunity (docs/ODD.md §7.14).
 RESPONSE_COLUMNS = ["strangers_searched", "mean_openness", "responding_firms_share",
@@ -167,6 +167,7 @@ def policy_stats(model: ClusterModel, live: np.ndarray, alive_count: int,
         "joint_projects_started": int(model.month["joint_projects_started"]),
         "joint_projects_succeeded": int(model.month["joint_projects_succeeded"]),
         "joint_projects_active": int(sum(1 for p in model.joint_projects if p.running)),
+        "tech_transfer_firms": int(sum(getattr(p, "transferred_month", 0) for p in model.policies)),
     }
 
 

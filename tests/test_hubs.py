@@ -54,10 +54,10 @@ def test_registered_under_its_type_name():
 def test_default_fees_never_cover_full_costs():
     """F8 by construction: at default fees a member costs more than it pays."""
     cfg = HubsConfig()
-    assert cfg.fee < cfg.cost_per_member * len(SERVICES)
+    assert cfg.fee < cfg.cost_per_member * len(cfg.services)
     # ... yet fees carry the bulk once a hub has a few dozen members (003:L1402).
     members = 150
-    ratio = cfg.fee * members / (cfg.fixed_cost + cfg.cost_per_member * members * len(SERVICES))
+    ratio = cfg.fee * members / (cfg.fixed_cost + cfg.cost_per_member * members * len(cfg.services))
     assert 0.5 < ratio < 1.0
 
 

@@ -113,6 +113,20 @@ class ServiceHub(mesa.Agent):
         cap = f.capability[members, spec]
         f.capability[members, spec] = cap + gain * (1.0 - cap)
 
+    def transfer_technology(self, rate: float, frontier: np.ndarray, boost: float = 0.0) -> np.ndarray:
+        """Members behind their phase's knowledge frontier close ``rate`` × level × (1 + boost)
+        of the gap (technology transfer, 003:L1565-1578); returns the members served."""
+        f = self.model.firms
+        members = self.members()
+        if len(members) == 0:
+            return members
+        gap = frontier[f.specialty[members]] - f.knowledge[members]
+        behind = gap > 0
+        served = members[behind]
+        gain = min(1.0, rate * self.service_level * (1.0 + boost))
+        f.knowledge[served] += gain * gap[behind]
+        return served
+
     def share_market_intelligence(self) -> None:
         """Members see the current threat without the usual lag (boiled frog, 003:L3070).
 

@@ -118,10 +118,15 @@ SERVICES = (
     "capability_database",
     "shared_equipment",
     "export_promotion",
+    "technology_transfer",
 )
 Service = Literal[
-    "training", "market_intelligence", "capability_database", "shared_equipment", "export_promotion"
+    "training", "market_intelligence", "capability_database", "shared_equipment",
+    "export_promotion", "technology_transfer",
 ]
+# What hubs offer unless a scenario says otherwise: every service but technology transfer,
+# which a scenario switches on (docs/ODD.md §7.11).
+DEFAULT_SERVICES = SERVICES[:5]
 
 
 class HubsConfig(PolicyConfig):
@@ -130,7 +135,8 @@ class HubsConfig(PolicyConfig):
     type: Literal["hubs"] = "hubs"
     count: int = Field(1, ge=1, le=100, description="hubs, placed at the largest towns")
     services: list[Service] = Field(
-        default_factory=lambda: list(SERVICES), description="services the hubs offer"
+        default_factory=lambda: list(DEFAULT_SERVICES),
+        description="services the hubs offer (default: all but technology_transfer)",
     )
     seed_money: float = Field(
         30.0,
@@ -202,6 +208,14 @@ class HubsConfig(PolicyConfig):
         description="quality added to teams' bids by shared equipment",
     )
     export_visibility: float = Field(0.2, ge=0, le=10, allow_inf_nan=False)
+    transfer_rate: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="technology transfer: monthly share of a member's gap to its phase's "
+        "knowledge frontier the hub closes, × service level (× (1 + university effect))",
+    )
     database_reach: int = Field(
         4,
         ge=0,

@@ -21,7 +21,12 @@ import numpy as np
 
 from clustersim.agents.firm import COVER_THRESHOLD
 from clustersim.agents.hub import ServiceHub
-from clustersim.config.policies import SERVICES, HubsConfig, Service  # noqa: F401  (re-exported)
+from clustersim.config.policies import (  # noqa: F401  (re-exported)
+    DEFAULT_SERVICES,
+    SERVICES,
+    HubsConfig,
+    Service,
+)
 from clustersim.cooperation import joining_factor
 from clustersim.policies import register
 from clustersim.policies.base import RECIPIENT_HUB, Policy
@@ -66,6 +71,7 @@ class HubsPolicy(Policy):
         self.joined_month = 0  # firms that joined a hub this month
         self.left_month = 0  # members that left (idle, or in the red at fee time)
         self.active_users = 0  # members that used their hub in the last USE_MONTHS months
+        self.transferred_month = 0  # members technology transfer served this month
 
     # ------------------------------------------------------------------ while it runs
 
@@ -117,9 +123,15 @@ class HubsPolicy(Policy):
             hub.balance_budget(cfg.fixed_cost + cfg.cost_per_member * hub.member_count() * services)
         boost = model.university.effect if model.university is not None else 0.0
         trust = model.ties.floor + MEETING_TRUST_MARGIN
+        self.transferred_month = 0
+        frontier = model.market.phase_frontier() if "technology_transfer" in cfg.services else None
         for hub in self.hubs:
             if "training" in cfg.services:
                 hub.train_members(cfg.training_rate, boost)
+            if frontier is not None:
+                served = hub.transfer_technology(cfg.transfer_rate, frontier, boost)
+                self._last_use[served] = model.steps  # a service used
+                self.transferred_month += len(served)
             if "market_intelligence" in cfg.services:
                 hub.share_market_intelligence()
             attended = hub.hold_meetings(cfg.meetings, trust)

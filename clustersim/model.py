@@ -143,6 +143,7 @@ class ClusterModel(mesa.Model):
         self.ledger: dict[str, float] = dict.fromkeys(LEDGER_KEYS, 0.0)
         self.totals_counter: Counter[str] = Counter()
         self.team_sizes: list[int] = []
+        self.team_size_history: list[tuple[int, Counter[int]]] = []  # (month, size → teams)
         self.stats: dict[str, float] = {}
         self.firm_snapshots: list[pd.DataFrame] = []
         self.network_snapshots: dict[int, nx.Graph] = {}
@@ -658,6 +659,7 @@ class ClusterModel(mesa.Model):
         for key in metrics.RUN_TOTAL_COLUMNS:
             self.totals_counter[key] += self.stats.get(key, 0)
         self.datacollector.collect(self)
+        self.team_size_history.append((self.steps, Counter(self.team_sizes)))
         outputs = self.scenario.outputs
         if self.steps in outputs.firm_table_steps:
             self.firm_snapshots.append(self.firm_frame())

@@ -68,7 +68,8 @@ def write_run(model: RunModel, out_dir: str | Path, *, seed: int) -> list[Path]:
     Files: ``timeseries.csv``/``.parquet`` (one row per month), ``firms.csv``/``.parquet``
     (the months ``outputs.firm_table_steps`` lists, and always the last month run),
     ``payments`` (every unit policies paid),
-    ``events`` (shock starts and ends) and ``resilience`` (per shock) when there are any, ``network_step{N}.gexf``/``.graphml``
+    ``events`` (shock starts and ends), ``resilience`` (per shock), ``formal_networks``,
+    ``grant_projects`` and ``team_sizes`` (clustersim/run_tables.py) when there are any, ``network_step{N}.gexf``/``.graphml``
     per month ``outputs.network_snapshot_steps`` lists and for the last month, ``scenario.toml`` (the resolved scenario) and, last, ``run.json``
     (seed, steps, versions), so a folder with ``run.json`` holds a complete run.
     """
@@ -86,6 +87,13 @@ def write_run(model: RunModel, out_dir: str | Path, *, seed: int) -> list[Path]:
         frame = getattr(model, method)() if hasattr(model, method) else None
         if frame is not None and not frame.empty:
             written += _write_table(frame, out, stem)
+    # The per-run tables a sweep may keep (clustersim/run_tables.py), where the run has rows.
+    if hasattr(model, "partner_revenue"):
+        from clustersim.run_tables import RUN_TABLES, run_tables
+
+        for stem, frame in run_tables(model, [t for t in RUN_TABLES if t != "firms_end"]).items():
+            if not frame.empty:
+                written += _write_table(frame, out, stem)
 
     if snapshots:
         from clustersim.networks import export_network  # networkx only when needed

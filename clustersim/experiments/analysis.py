@@ -111,6 +111,20 @@ class Results:
         return [o for o in COMPARED_OUTCOMES
                 if o in self.summaries.columns and self.summaries[o].notna().any()]
 
+    def run_table(self, name: str) -> pd.DataFrame:
+        """A per-run table the runs kept (clustersim/run_tables.py: formal_networks,
+        grant_projects, firms_end, team_sizes), with each run's design columns; empty if none
+        kept it."""
+        from clustersim.experiments.store import ResultsStore
+
+        if self.path is None:
+            raise StoreError("these results were not read from a store", None)
+        with ResultsStore.open_read_only(self.path) as store:
+            table = store.run_table(name)
+        design = self.summaries[["run_id", "point", "arm", "label", *self.factors,
+                                 "replication", "seed"]]
+        return design.merge(table, on="run_id", how="inner")
+
     def tidy(self) -> pd.DataFrame:
         """One row per run: identity, factor levels, overridden keys and every outcome as
         typed columns (what ``clustersim export --tidy`` writes; :mod:`.tidy`)."""

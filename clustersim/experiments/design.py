@@ -199,6 +199,8 @@ class Experiment(_Table):
     sampler: Sampler | None = None
     hypotheses: list[Hypothesis] = Field(
         default_factory=list, description="what the design answers (docs/experiments.md)")
+    tables: list[Literal["formal_networks", "grant_projects", "firms_end", "team_sizes"]] = Field(
+        default_factory=list, description="per-run tables to keep in the store (docs/sweeps.md)")
 
     # Where the file was (relative scenario paths resolve against its folder) and its text.
     _source: str = PrivateAttr("<experiment>")
@@ -812,7 +814,7 @@ def expand(experiment: Experiment, *, replications: int | None = None, steps: in
                 experiment=experiment.name, point=index, arm=point.arm, label=point.label,
                 levels=point.levels, scenario=point.scenario, overrides=point.overrides,
                 replication=replication, seed=seed, steps=months,
-                record_every=experiment.record_every))
+                record_every=experiment.record_every, tables=tuple(experiment.tables)))
     return specs
 
 

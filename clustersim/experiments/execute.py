@@ -69,6 +69,7 @@ def thin(timeseries: pd.DataFrame, every: int) -> pd.DataFrame:
 def execute(spec: RunSpec) -> RunResult:
     """Run the model a spec describes and summarise it; a failure is returned, not raised."""
     from clustersim.outcomes import summarise
+    from clustersim.run_tables import run_tables
 
     started = time.time()
     clock = time.perf_counter()
@@ -80,9 +81,10 @@ def execute(spec: RunSpec) -> RunResult:
         full = model.timeseries()
         summary = summarise(model, full)
         series = thin(full, spec.record_every)
+        tables = run_tables(model, spec.tables) if spec.tables else None
         return RunResult(run_id=spec.run_id, status="done", summary=summary, timeseries=series,
                          seconds=time.perf_counter() - clock, started=started, host=host,
-                         versions=versions())
+                         versions=versions(), tables=tables)
     except Exception as exc:  # a failed run is data, not a crash of the sweep
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         tb = traceback.format_exc(limit=-3)

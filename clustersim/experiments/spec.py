@@ -55,6 +55,8 @@ class RunSpec:
     steps: int
     record_every: int
     run_id: str = field(default="", compare=False)
+    # per-run tables to keep (clustersim/run_tables.py); not part of the run's identity
+    tables: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if not self.run_id:
@@ -111,6 +113,7 @@ class RunResult:
     host: str
     versions: dict[str, str]
     error: str | None = None
+    tables: dict[str, pd.DataFrame] | None = None  # the asked-for per-run tables, by name
 
 
 class StoreError(Exception):

@@ -38,6 +38,7 @@ from clustersim.experiments.spec import (
     first_line,
     schema_sql,
 )
+from clustersim.run_tables import RUN_TABLE_COLUMNS
 
 if TYPE_CHECKING:
     import duckdb
@@ -198,7 +199,7 @@ class ResultsStore:
             row["attempts"] = 1
             if previous is not None:
                 row["attempts"] = int(previous[0]) + 1
-                for table in ("timeseries", "summaries", "runs"):
+                for table in ("timeseries", "summaries", "runs", *self._run_tables_present()):
                     con.execute(f"DELETE FROM {table} WHERE run_id = ?", [spec.run_id])
             names = list(row)
             con.execute(
@@ -220,11 +221,43 @@ class ResultsStore:
                 # (``series`` is found by name: DuckDB's replacement scan of a local)
                 columns = _quoted(list(series))
                 con.execute(f"INSERT INTO timeseries ({columns}) SELECT {columns} FROM series")
+                self._insert_run_tables(spec.run_id, result.tables or {})
             con.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(Exception):
                 con.execute("ROLLBACK")
             raise
+
+    def _run_tables_present(self) -> list[str]:
+        """The ``run_<name>`` tables this store has (created when a run first kept one)."""
+        names = {row[0] for row in self._connection().execute(
+            "SELECT table_name FROM information_schema.tables").fetchall()}
+        return [f"run_{name}" for name in RUN_TABLE_COLUMNS if f"run_{name}" in names]
+
+    def _insert_run_tables(self, run_id: str, tables: dict[str, pd.DataFrame]) -> None:
+        """Insert a run's per-run tables (inside the run's transaction), creating them first."""
+        con = self._connection()
+        for name, frame in tables.items():
+            columns = RUN_TABLE_COLUMNS[name]
+            declared = ", ".join(f'"{c}" {kind}' for c, kind in columns)
+            con.execute(f"CREATE TABLE IF NOT EXISTS run_{name} (run_id VARCHAR NOT NULL, {declared})")
+            if not len(frame):
+                continue
+            rows = frame[[c for c, _ in columns]].assign(run_id=run_id)  # noqa: F841 (scanned)
+            names = _quoted(["run_id", *[c for c, _ in columns]])
+            con.execute(f"INSERT INTO run_{name} ({names}) SELECT {names} FROM rows")
+
+    def run_table(self, name: str) -> pd.DataFrame:
+        """The per-run table ``name`` (clustersim/run_tables.py) of every run; empty if none
+        kept it."""
+        if name not in RUN_TABLE_COLUMNS:
+            raise StoreError(f"results store {self.path}: no per-run table {name!r} (there are "
+                             f"{', '.join(RUN_TABLE_COLUMNS)})", str(self.path))
+        if f"run_{name}" not in self._run_tables_present():
+            import pandas as pd
+
+            return pd.DataFrame(columns=["run_id", *[c for c, _ in RUN_TABLE_COLUMNS[name]]])
+        return self.query(f"SELECT * FROM run_{name} ORDER BY run_id")
 
     def _series_columns(self, run_id: str, frame: pd.DataFrame | None) -> dict[str, np.ndarray]:
         """A run's time series as column arrays in the table's order (missing → NULL)."""
@@ -302,7 +335,9 @@ class ResultsStore:
             "timeseries": "run_id, step",
         }
         written = []
-        for table in TABLES:
+        for table in self._run_tables_present():
+            orders[table] = "run_id"
+        for table in (*TABLES, *self._run_tables_present()):
             target = directory / f"{table}.parquet"
             temporary = directory / f".{table}.parquet.{uuid.uuid4().hex[:8]}.tmp"
             try:

@@ -354,6 +354,8 @@ class ClusterModel(mesa.Model):
             if reason is not None:
                 month[reason] += 1
                 f.orders_lost[lead] += 1
+                if reason == LOST_TO_WORLD:  # its product missed the trend (003:L1500-1503)
+                    f.failed_innovation[lead] = end_base + 1
                 if reason != LOST_TO_WORLD:
                     missing = builder.failed_phase if builder.failed_phase >= 0 else order.phases[0]
                     self._spinoff_sources.append((lead, missing))

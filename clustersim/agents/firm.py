@@ -46,6 +46,7 @@ _FIELDS: dict[str, type] = {
     "orders_lost": np.int64,
     "innovations": np.int64,
     "last_innovation": np.int64,
+    "failed_innovation": np.int64,  # last month a product it led lost to the world's (missed the trend)
     "revenue_cum": np.float64,
     "visibility": np.float64,  # multiplies the chance of seeing orders (policies raise it)
     "formal_network": np.int64,  # broker-made formal network, −1 if none
@@ -95,6 +96,7 @@ class FirmState:
         idx = np.arange(start, start + count)
         self.network[idx] = -1
         self.last_innovation[idx] = -(10**6)
+        self.failed_innovation[idx] = -(10**6)
         self.visibility[idx] = 1.0
         self.formal_network[idx] = -1
         self.hub[idx] = -1

@@ -353,6 +353,12 @@ class BrokersConfig(PolicyConfig):
         description="with norms: partner-choice weight × this for co-members "
         "that had little work (utilisation below demography.idle_threshold)",
     )
+    norms_pass_to: Literal["idle", "failed_innovation", "both"] = Field(
+        "idle",
+        description="with norms: the members winners pass work to: idle ones (utilisation "
+        "below demography.idle_threshold), those whose product missed the trend (an order they "
+        "led lost to the world's producers in the last 12 months, 003:L1500-1512), or both",
+    )
     norms_strikes: int = Field(
         3,
         ge=1,

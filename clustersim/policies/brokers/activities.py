@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from clustersim.teams import Job
 
 
+MISSED_MONTHS = 12  # a product that missed the trend counts for a year ("next year", 003:L1503)
+
+
 class Activities:
     """Mixin of :class:`~clustersim.policies.brokers.BrokersPolicy`: pools and effects of networks."""
 
@@ -75,7 +78,7 @@ class Activities:
                 scouting.update(dict.fromkeys(members, cfg.scouting_visibility))
             if running:
                 # Members that had little work: the impannatore's "firms that missed" (003:L1500).
-                idle = [m for m in members if utilisation[m] < idle_level]
+                idle = self._missed(members, utilisation, idle_level, month)
                 if idle:
                     self._idle_phases[net_id] = {
                         p: ids for p, ids in enumerate(by_phase(idle)) if ids
@@ -91,6 +94,16 @@ class Activities:
         effects.put(f"{self.name}:joint_marketing", "visibility", marketing)
         effects.put(f"{self.name}:scouting", "visibility", scouting)
         effects.put(f"{self.name}:shared_front_office", "fixed_cost", front_office)
+
+    def _missed(self, members: list[int], utilisation: list[float], idle_level: float,
+                month: int) -> list[int]:
+        """The members that "missed" (003:L1500-1505): idle ones, those whose product lost
+        to the world's in the last 12 months, or both (``norms_pass_to``)."""
+        mode = self.config.norms_pass_to
+        failed = self.model.firms.failed_innovation
+        return [m for m in members
+                if (mode != "failed_innovation" and utilisation[m] < idle_level)
+                or (mode != "idle" and month - failed[m] < MISSED_MONTHS)]
 
     def _index_pools(self, phases: int) -> None:
         """One lookup per (lead, phase): fellow clients, co-producers, idle co-members."""

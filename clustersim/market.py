@@ -26,6 +26,7 @@ class Order:
     work: tuple[float, ...]  # employee-months per phase, over the whole duration
     duration: int  # months
     value: float  # k€ paid on delivery
+    export: bool = False  # from a market outside the region: only firms with export access lead
 
 
 # A segment's demand saturates at this multiple of its base level: a very volatile walk
@@ -169,11 +170,25 @@ class Market:
 
     def draw_orders(self, rng: np.random.Generator) -> list[Order]:
         """This month's orders, in random arrival order."""
-        counts = rng.poisson(self.demand_rate())
+        return self._orders(rng.poisson(self.demand_rate()), rng)
+
+    def draw_export_orders(self, rng: np.random.Generator) -> list[Order]:
+        """This month's export orders (docs/ODD.md §7.15): demand from outside the region, on
+        top of the domestic orders, ``export_share`` × the segments' demand, paid
+        ``export_premium`` × the price. None (and no random draw) when the share is 0."""
+        if self.cfg.export_share <= 0:
+            return []
+        counts = rng.poisson(self.demand_rate() * self.cfg.export_share)
+        return self._orders(counts, rng, export=True)
+
+    def _orders(self, counts: np.ndarray, rng: np.random.Generator,
+                export: bool = False) -> list[Order]:
+        """Orders for ``counts`` per segment: work, duration and value drawn, arrival shuffled."""
         total = int(counts.sum())
         if total == 0:
             return []
         cfg = self.cfg
+        premium = cfg.export_premium if export else 1.0
         segments = np.repeat(np.arange(len(counts)), counts)
         rng.shuffle(segments)
         n_phases = np.array([len(self.segment_phases[s]) for s in segments])
@@ -186,7 +201,8 @@ class Market:
         for i, seg in enumerate(segments.tolist()):
             w = tuple(work_list[bounds[i]:bounds[i + 1]])
             orders.append(Order(seg, self.segment_phases[seg], w, int(durations[i]),
-                                float(self.price[seg] * sum(w) * value_noise[i])))
+                                float(self.price[seg] * sum(w) * value_noise[i] * premium),
+                                export))
         return orders
 
     def win_probability(self, segment: int, mean_capability: float, team_knowledge: float) -> float:

@@ -42,10 +42,12 @@ RESPONSE_COLUMNS = ["strangers_searched", "mean_openness", "responding_firms_sha
 SIZE_COLUMNS = ["largest_firm", "size_gini"]
 # Dependence on one lead (F6, H6; docs/ODD.md §7.13).
 DEPENDENCE_COLUMNS = ["max_partner_share_mean", "dependent_firms_share"]
+# The export market (docs/ODD.md §7.15).
+EXPORT_COLUMNS = ["export_orders", "export_orders_won", "export_revenue", "export_access_share"]
 
 COLUMNS = [*INNOVATION_COLUMNS, *SURVIVAL_COLUMNS, *ECONOMY_COLUMNS, *NETWORK_COLUMNS,
            *MARKET_COLUMNS, *POLICY_COLUMNS, *RESPONSE_COLUMNS, *SIZE_COLUMNS,
-           *DEPENDENCE_COLUMNS]
+           *DEPENDENCE_COLUMNS, *EXPORT_COLUMNS]
 # The month's event counters (``model.month``), recorded as they are.
 MONTH_COUNTERS = ("orders", "orders_won", "innovations", "entries", "exits",
                   "orders_lost_no_partner", "orders_lost_no_capacity", "orders_lost_to_world",
@@ -100,6 +102,14 @@ def month_stats(model: ClusterModel) -> dict[str, float]:
         "world_benchmark": float(model.market.benchmark[model.market.base_rate > 0].mean()),
     }
     stats.update(dependence_stats(model, live, alive_count))
+    access = model.teams.export_access if hasattr(model.teams, "export_access") else None
+    stats.update({
+        "export_orders": int(month["export_orders"]),
+        "export_orders_won": int(month["export_orders_won"]),
+        "export_revenue": float(month["export_revenue"]),
+        "export_access_share": (_share(live[: len(access)] & access, alive_count)
+                                if access is not None else 0.0),
+    })
     stats.update(policy_stats(model, live, alive_count, stats["innovations_cum"]))
     stats.update(response_stats(model, live, alive_count))
     every = model.scenario.outputs.network_metrics_every

@@ -249,7 +249,7 @@ class ClusterModel(mesa.Model):
         for _ in range(months):
             self.start_month()
             self.market.update_demand(self.rng)
-            self.orders = self.market.draw_orders(self.rng)
+            self.orders = self._draw_orders()
             self.form_teams()
             self.produce_and_pay()
             self.learn_and_innovate()
@@ -302,7 +302,37 @@ class ClusterModel(mesa.Model):
         self.market.advance_frontier()
         for shock in self.shocks:
             shock.update(self.steps)
-        self.orders = self.market.draw_orders(self.rng)
+        self.orders = self._draw_orders()
+
+    def _draw_orders(self) -> list:
+        """This month's domestic orders and, with an export market, export orders mixed in
+        (docs/ODD.md §7.15); no export draw at all without one."""
+        orders = self.market.draw_orders(self.rng)
+        exports = self.market.draw_export_orders(self.rng)
+        if not exports:
+            return orders
+        self.month["export_orders"] += len(exports)
+        mixed = orders + exports
+        return [mixed[i] for i in self.rng.permutation(len(mixed)).tolist()]
+
+    def export_access(self) -> np.ndarray:
+        """Which firms can lead an export order (docs/ODD.md §7.15): firms of at least
+        ``export_min_employees``, members of a hub that offers export promotion or market
+        intelligence (trade leads abroad, 003:L1408-1430, L1606-1613), and members of an active
+        formal network that markets jointly."""
+        f = self.firms
+        n = f.n
+        alive = f.alive[:n]
+        access = alive & (f.employees[:n] >= self.scenario.market.export_min_employees)
+        for policy in getattr(self, "policies", ()):  # none yet during the spin-up
+            services = set(getattr(policy.config, "services", ()))
+            if services & {"export_promotion", "market_intelligence"}:
+                for hub in getattr(policy, "hubs", ()):
+                    access |= alive & (f.hub[:n] == hub.index)
+        for network in self.formal_networks.active(self.steps):
+            if "joint_marketing" in network.activities:
+                access[[m for m in network.members if alive[m]]] = True
+        return access
 
     def run_policies(self) -> None:
         """2. Each policy programme that is running does its month's work."""
@@ -333,7 +363,9 @@ class ClusterModel(mesa.Model):
             lead, reason = -1, LOST_NO_PARTNER
             for u in uniforms:
                 candidate = (builder.draw_static_lead(order, u) if self.static_mode
-                             else builder.draw_lead(order.segment, u))
+                             else builder.draw_lead(order.segment, u, order.export))
+                if order.export and self.static_mode and not builder.can_export(candidate):
+                    candidate = -1  # a fixed network without export access cannot take it
                 if candidate < 0:
                     break
                 lead = candidate
@@ -374,6 +406,9 @@ class ClusterModel(mesa.Model):
                       max_hours=max_hours)
             if len(self.formal_networks) and len(members) > 1:
                 self._record_formal_joint_work(job, [int(formal[m]) for m in members])
+            if order.export:
+                job.tags.add("export")
+                month["export_orders_won"] += 1
             self.jobs.setdefault(job.end, []).append(job)
             self.jobs_won.append(job)
         f.load[:n] = np.where(f.alive[:n], f.employees[:n] - np.asarray(builder.free), 0.0)
@@ -418,6 +453,8 @@ class ClusterModel(mesa.Model):
             if not alive[job.lead]:
                 continue  # the lead has gone: nobody delivers, nobody is paid
             value = job.value * (1.0 - prod.failure_penalty) if failed else job.value
+            if "export" in job.tags:
+                self.month["export_revenue"] += value
             f.cash[job.lead] += value
             f.revenue_month[job.lead] += value
             ledger["customer_payments"] += value

@@ -85,6 +85,9 @@ OUTCOME_INFO: dict[str, Outcome] = {
     "unprepared_project_success": Outcome(
         "Other projects succeeding", "share", True,
         "the same for projects whose consortium a lead firm put together (NaN without one; H8)"),
+    "export_revenue": Outcome(
+        "Export revenue", "k€", True,
+        "revenue from export orders over the run (0 without an export market; docs/ODD.md §7.15)"),
     "partner_shock_survival": Outcome(
         "Partners of the hit customer surviving", "share", True,
         "share of the firms the customer hit by a largest_customer supply disruption had paid "
@@ -147,6 +150,7 @@ def summarise(model: ClusterModel, timeseries: pd.DataFrame | None = None) -> di
                                                  else math.nan)
         out["strangers_searched_after_shock"] = float(window["strangers_searched"].sum())
     out["partner_shock_survival"] = _partners_surviving(model)
+    out["export_revenue"] = float(ts["export_revenue"].sum()) if "export_revenue" in ts else 0.0
     out.update(_project_success(model))
     out.update(fact_measures(model, ts))
     return {name: float(out[name]) for name in OUTCOMES}

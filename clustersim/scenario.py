@@ -150,6 +150,17 @@ class MarketConfig(_Section):
     world_benchmark_growth: float = Field(0.001, ge=-0.1, le=0.1, allow_inf_nan=False)
     win_steepness: float = Field(6.0, ge=0.01, le=100, allow_inf_nan=False)
     knowledge_weight: float = Field(0.5, ge=0, le=10, allow_inf_nan=False)
+    export_share: float = Field(
+        0.0, ge=0, le=5, allow_inf_nan=False,
+        description="export market (docs/ODD.md §7.15): orders from outside the region, as a "
+        "share of the segments' demand, on top of it; only firms with export access lead them. "
+        "0: no export market")
+    export_premium: float = Field(1.2, ge=0.1, le=5, allow_inf_nan=False,
+                                  description="export orders pay this × the segment's price")
+    export_min_employees: float = Field(
+        50.0, ge=1, le=250, allow_inf_nan=False,
+        description="firms this large reach export markets on their own; smaller ones through a "
+        "hub's export promotion or a formal network's joint marketing")
 
 
 class TeamsConfig(_Section):
@@ -375,7 +386,7 @@ def expected_orders_per_firm_month(sc: Scenario, phases_per_order: float) -> flo
     spread = math.exp(min(firms.employees_sigma**2 / 2, 50.0))  # lognormal mean / median
     employees = min(max(1.0, firms.employees_median * spread), firms.max_employees)
     work = market.work_median * math.exp(market.work_sigma**2 / 2) * phases_per_order
-    demand = employees * market.target_utilisation * market.demand_scale
+    demand = employees * market.target_utilisation * market.demand_scale * (1 + market.export_share)
     supply = market.expected_win_share * work
     return demand / supply if supply > 0 else math.inf
 

@@ -240,6 +240,9 @@ class TeamBuilder:
         spare = np.where(working, np.maximum(employees - firms.load[:n], 0.0), 0.0)
         visibility = employees ** cfg.lead_visibility_exponent * firms.visibility[:n] * working
         self._lead_pool: dict[int, tuple[list[int], list[float]]] = {}
+        self._export_pool: dict[int, tuple[list[int], list[float]]] = {}
+        self.export_access = (model.export_access() if model.scenario.market.export_share > 0
+                              else None)
         if self.static:
             self._covered = [np.flatnonzero(row).tolist() for row in covers]
             self._prepare_static_leads(covers, alive, employees, spare, visibility)
@@ -248,6 +251,12 @@ class TeamBuilder:
         for s, phases in enumerate(model.market.segment_phases):
             eligible = np.flatnonzero(alive & covers[:, list(phases)].any(axis=1))
             self._lead_pool[s] = (eligible.tolist(), np.cumsum(visibility[eligible]).tolist())
+        if self.export_access is not None:  # export orders: only firms with access lead
+            for s, phases in enumerate(model.market.segment_phases):
+                eligible = np.flatnonzero(alive & self.export_access
+                                          & covers[:, list(phases)].any(axis=1))
+                self._export_pool[s] = (eligible.tolist(),
+                                        np.cumsum(visibility[eligible]).tolist())
 
     def _prepare_search(self, firms: FirmState, n: int, cfg: TeamsConfig) -> None:
         """Each lead's chance to look for strangers, how many, and their weight, this month.
@@ -364,9 +373,13 @@ class TeamBuilder:
         slot = bisect_right(member_cum, rand() * member_cum[-1])
         return members[min(slot, len(members) - 1)]
 
-    def draw_lead(self, segment: int, u: float) -> int:
+    def can_export(self, firm: int) -> bool:
+        """Whether ``firm`` may lead an export order this month (docs/ODD.md §7.15)."""
+        return firm >= 0 and self.export_access is not None and bool(self.export_access[firm])
+
+    def draw_lead(self, segment: int, u: float, export: bool = False) -> int:
         """A lead firm for an order of ``segment`` from a uniform number ``u``; −1 if none sees it."""
-        eligible, cum = self._lead_pool[segment]
+        eligible, cum = (self._export_pool if export else self._lead_pool)[segment]
         if not eligible or cum[-1] <= 0:
             return -1
         return eligible[min(bisect_right(cum, u * cum[-1]), len(eligible) - 1)]

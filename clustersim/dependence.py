@@ -75,10 +75,16 @@ class PartnerRevenue:
         output); firms 0..n−1."""
         n = len(self.output) if n is None else n
         best = np.zeros(n)
+        count = len(self.received)
+        if not count:
+            return best
         output = self.output_of(n)
-        for (payee, _payer), amount in self.received.items():
-            if payee < n and output[payee] > 0:
-                best[payee] = max(best[payee], amount / output[payee])
+        payee = np.fromiter((key[0] for key in self.received), dtype=np.int64, count=count)
+        amount = np.fromiter(self.received.values(), dtype=np.float64, count=count)
+        keep = (payee < n)
+        payee, amount = payee[keep], amount[keep]
+        earning = output[payee] > 0
+        np.maximum.at(best, payee[earning], amount[earning] / output[payee[earning]])
         return np.minimum(best, 1.0)
 
     def paid_out(self, n: int) -> np.ndarray:

@@ -29,13 +29,16 @@ def propose_groups(
     min_size: int,
     max_size: int,
     rng: np.random.Generator,
+    complementary: bool = True,
 ) -> list[list[int]]:
     """Group a broker's unplaced clients (``pool``, sorted) into future networks of complementary firms.
 
     Each group grows from a randomly drawn client: first clients of a specialty
     the group lacks (complementary phases), then any client if the group is still
     below ``min_size``; every member is within ``radius_km`` (one hour's travel,
-    003:L3321) of every other. Groups below ``min_size`` are not proposed.
+    003:L3321) of every other. Groups below ``min_size`` are not proposed. An untrained
+    broker (``complementary`` False) lacks the knowledge of how networks work (003:L3405-3410)
+    and groups clients as they come, within reach, up to ``min_size``.
     """
     if len(pool) < min_size:
         return []
@@ -51,7 +54,7 @@ def propose_groups(
             continue
         group = [seed]
         have = {spec[seed]}
-        for distinct_only in (True, False):
+        for distinct_only in ((True, False) if complementary else (False,)):
             for c in order:
                 if len(group) >= max_size or (not distinct_only and len(group) >= min_size):
                     break
@@ -80,7 +83,8 @@ class Formation:
                 continue
             groups = propose_groups(
                 broker.unplaced_clients(),
-                f.specialty, f.x, f.y, radius, cfg.min_size, cfg.max_size, model.rng
+                f.specialty, f.x, f.y, radius, cfg.min_size, cfg.max_size, model.rng,
+                complementary=cfg.quality == "trained",
             )
             for members in groups:
                 for m in members:
@@ -98,9 +102,11 @@ class Formation:
                 self._grant(network.id, "feasibility", cfg.grant_feasibility, month)
 
     def _choose_activities(self) -> tuple[str, ...]:
-        """At least ``min_activities`` joint activities (003:L1668), in ACTIVITIES order."""
+        """At least ``min_activities`` joint activities (003:L1668), in ACTIVITIES order; an
+        untrained broker, with another job (003:L3412-3415), starts no more than the minimum."""
         rng = self.model.rng
-        k = int(rng.integers(self.config.min_activities, len(ACTIVITIES) + 1))
+        most = len(ACTIVITIES) if self.config.quality == "trained" else self.config.min_activities
+        k = int(rng.integers(self.config.min_activities, most + 1))
         picks = sorted(rng.choice(len(ACTIVITIES), size=k, replace=False).tolist())
         return tuple(ACTIVITIES[i] for i in picks)
 

@@ -394,9 +394,7 @@ class ClusterModel(mesa.Model):
                 continue
             builder.commit(assignments)
             if builder.dependence is not None:
-                builder.book_dependence(lead, assignments,
-                                        order.value * order.duration / sum(order.work)
-                                        * builder.dependence[3])
+                builder.book_dependence(lead, assignments, order)
             month["orders_won"] += 1
             self.team_sizes.append(len(members))
             for m in members[1:]:

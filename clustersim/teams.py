@@ -302,11 +302,17 @@ class TeamBuilder:
         got = received.get((candidate, lead), 0.0) + pay
         return got > cap * (reference[candidate] + pay)
 
+    def pay_per_load(self, order: Order) -> float:
+        """k€ a partner earns on ``order`` per employee-month a month of load (the cap's
+        estimate: the order's value per employee-month, less the lead's premium)."""
+        return order.value * order.duration / sum(order.work) * self.dependence[3]  # type: ignore[index]
+
     def book_dependence(self, lead: int, assignments: list[tuple[int, int, float]],
-                        pay_per_load: float) -> None:
+                        order: Order) -> None:
         """Count a won order's partner pay at once, so that several orders from one lead in
         a month cannot slip past the cap before any is paid."""
         received = self.dependence[1]  # type: ignore[index]
+        pay_per_load = self.pay_per_load(order)
         for firm, _phase, load in assignments:
             if firm != lead:
                 key = (firm, lead)
@@ -505,9 +511,7 @@ class TeamBuilder:
         max_hours = 0.0
         lx, ly, speed = self.x[lead], self.y[lead], self.speed
         dependence = self.dependence
-        # k€ a partner earns per employee-month a month of this order (the cap's estimate)
-        pay_per_load = (order.value * duration / sum(order.work) * dependence[3]
-                        if dependence is not None else 0.0)
+        pay_per_load = self.pay_per_load(order) if dependence is not None else 0.0
         for phase, work in zip(order.phases, order.work, strict=True):
             need = work / duration
             lead_covers = capability[lead][phase] >= COVER_THRESHOLD

@@ -43,11 +43,14 @@ SIZE_COLUMNS = ["largest_firm", "size_gini"]
 # Dependence on one lead (F6, H6; docs/ODD.md §7.13).
 DEPENDENCE_COLUMNS = ["max_partner_share_mean", "dependent_firms_share"]
 # The export market (docs/ODD.md §7.15).
-EXPORT_COLUMNS = ["export_orders", "export_orders_won", "export_revenue", "export_access_share"]
+EXPORT_COLUMNS = ["export_orders", "export_orders_won", "export_revenue", "export_access_share",
+                  "early_orders", "early_orders_won"]
+# Local rivalry and R&D effort (H4; docs/ODD.md §7.16).
+RIVALRY_COLUMNS = ["mean_rd_effort", "mean_rivalry_pressure"]
 
 COLUMNS = [*INNOVATION_COLUMNS, *SURVIVAL_COLUMNS, *ECONOMY_COLUMNS, *NETWORK_COLUMNS,
            *MARKET_COLUMNS, *POLICY_COLUMNS, *RESPONSE_COLUMNS, *SIZE_COLUMNS,
-           *DEPENDENCE_COLUMNS, *EXPORT_COLUMNS]
+           *DEPENDENCE_COLUMNS, *EXPORT_COLUMNS, *RIVALRY_COLUMNS]
 # The month's event counters (``model.month``), recorded as they are.
 MONTH_COUNTERS = ("orders", "orders_won", "innovations", "entries", "exits",
                   "orders_lost_no_partner", "orders_lost_no_capacity", "orders_lost_to_world",
@@ -109,7 +112,10 @@ def month_stats(model: ClusterModel) -> dict[str, float]:
         "export_revenue": float(month["export_revenue"]),
         "export_access_share": (_share(live[: len(access)] & access, alive_count)
                                 if access is not None else 0.0),
+        "early_orders": int(month["early_orders"]),
+        "early_orders_won": int(month["early_orders_won"]),
     })
+    stats.update(rivalry_stats(model, live, alive_count))
     stats.update(policy_stats(model, live, alive_count, stats["innovations_cum"]))
     stats.update(response_stats(model, live, alive_count))
     every = model.scenario.outputs.network_metrics_every
@@ -118,6 +124,17 @@ def month_stats(model: ClusterModel) -> dict[str, float]:
     else:
         stats.update({k: previous[k] for k in NETWORK_STRUCTURE_COLUMNS})
     return stats
+
+
+def rivalry_stats(model: ClusterModel, live: np.ndarray, alive_count: int) -> dict[str, float]:
+    """Living firms' mean R&D effort (1 without a rivalry response) and rivalry pressure
+    (0 without one), docs/ODD.md §7.16."""
+    effort = model._rd_effort
+    if effort is None or not alive_count:
+        return {"mean_rd_effort": 1.0, "mean_rivalry_pressure": 0.0}
+    n = len(effort)
+    return {"mean_rd_effort": float(effort[live[:n]].mean()),
+            "mean_rivalry_pressure": float(model.firms.rivalry_pressure[:n][live[:n]].mean())}
 
 
 def response_stats(model: ClusterModel, live: np.ndarray, alive_count: int) -> dict[str, float]:

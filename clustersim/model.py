@@ -21,7 +21,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from clustersim import metrics
+from clustersim import metrics, rivalry
 from clustersim.agents.firm import Firm, FirmState
 from clustersim.agents.institution import Institution
 from clustersim.cooperation import draw_cooperation
@@ -151,6 +151,7 @@ class ClusterModel(mesa.Model):
         self.jobs_won: list[Job] = []  # this month's won orders (policies read them)
         self.jobs_completed: list[tuple[Job, bool]] = []  # this month's deliveries: (job, failed)
         self._rd_paid = np.zeros(0, dtype=bool)
+        self._rd_effort: np.ndarray | None = None  # R&D effort under rivalry (§7.16)
 
         self._create_initial_firms(employees)
         self._create_initial_ties()
@@ -334,6 +335,27 @@ class ClusterModel(mesa.Model):
                 access[[m for m in network.members if alive[m]]] = True
         return access
 
+    def early_notice(self) -> tuple[float, np.ndarray | None]:
+        """Market intelligence that shows domestic orders early (docs/ODD.md §7.11): the
+        chance an order is first offered to an informed firm (the largest ``early_notice``
+        of the hub programmes offering market intelligence), and which living firms are
+        informed (members of those programmes' hubs); (0, None) without any."""
+        f = self.firms
+        n = f.n
+        chance, informed = 0.0, None
+        for policy in getattr(self, "policies", ()):  # none yet during the spin-up
+            cfg = getattr(policy, "config", None)
+            if (getattr(cfg, "early_notice", 0.0) > 0 and policy.active(self.steps)
+                    and "market_intelligence" in cfg.services):
+                chance = max(chance, cfg.early_notice)
+                if informed is None:
+                    informed = np.zeros(n, dtype=bool)
+                for hub in policy.hubs:
+                    informed |= f.hub[:n] == hub.index
+        if informed is None:
+            return 0.0, None
+        return chance, informed & f.alive[:n]
+
     def run_policies(self) -> None:
         """2. Each policy programme that is running does its month's work."""
         for policy in self.policies:
@@ -358,9 +380,22 @@ class ClusterModel(mesa.Model):
         knowledge, capability = builder.knowledge, builder.capability
         quality_bonus = f.quality_bonus
         formal = f.formal_network
+        early = builder.early_notice
         for order, uniforms in zip(self.orders, draws, strict=True):
             # The order is offered to up to `bids` leads in turn; the first that can staff it bids.
             lead, reason = -1, LOST_NO_PARTNER
+            early_offer = False  # staffed on the early offer
+            if early > 0 and not order.export:
+                # Market intelligence: informed firms hear of some orders first (§7.11).
+                u0 = random()
+                if u0 < early:
+                    early_lead = builder.draw_lead(order.segment, u0 / early, early=True)
+                    if early_lead >= 0:
+                        month["early_orders"] += 1
+                        lead = early_lead
+                        assignments, reason, max_hours = builder.staff(order, lead)
+                        if reason is None:
+                            early_offer, uniforms = True, ()
             for u in uniforms:
                 candidate = (builder.draw_static_lead(order, u) if self.static_mode
                              else builder.draw_lead(order.segment, u, order.export))
@@ -407,6 +442,8 @@ class ClusterModel(mesa.Model):
             if order.export:
                 job.tags.add("export")
                 month["export_orders_won"] += 1
+            elif early_offer:
+                month["early_orders_won"] += 1
             self.jobs.setdefault(job.end, []).append(job)
             self.jobs_won.append(job)
         f.load[:n] = np.where(f.alive[:n], f.employees[:n] - np.asarray(builder.free), 0.0)
@@ -478,9 +515,12 @@ class ClusterModel(mesa.Model):
         n = f.n
         live = f.alive[:n]
         costs = np.where(live, f.monthly_costs(prod.wage, prod.overhead), 0.0)
-        # Firms in the red cut their R&D first.
+        # Firms in the red cut their R&D first; rivals ahead raise the effort (§7.16).
         self._rd_paid = live & (f.cash[:n] > 0)
+        self._rd_effort = rivalry.rd_effort(self)
         rd = np.where(self._rd_paid, prod.rd_share * prod.wage * f.employees[:n], 0.0)
+        if self._rd_effort is not None:
+            rd = rd * self._rd_effort
         f.cash[:n] -= costs + rd
         ledger["fixed_costs"] += float(costs.sum())
         ledger["rd_spend"] += float(rd.sum())
@@ -537,7 +577,9 @@ class ClusterModel(mesa.Model):
         n = f.n
         target = market.phase_frontier()[f.specialty[:n]]
         gap = target - f.knowledge[:n]
-        f.knowledge[:n] += np.where(gap > 0, np.where(self._rd_paid, learn.rd_catch_up * gap, 0.0),
+        catch_up = (learn.rd_catch_up if self._rd_effort is None
+                    else np.minimum(1.0, learn.rd_catch_up * self._rd_effort))
+        f.knowledge[:n] += np.where(gap > 0, np.where(self._rd_paid, catch_up * gap, 0.0),
                                     learn.imitation * gap)
 
     def update_ties(self) -> None:

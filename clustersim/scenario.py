@@ -220,6 +220,15 @@ class LearningConfig(_Section):
     imitation: float = Field(0.05, ge=0, le=1, allow_inf_nan=False,
                              description="monthly share of a firm's lead over the frontier that "
                              "the world imitates away")
+    rivalry_response: float = Field(
+        0.0, ge=0, le=10, allow_inf_nan=False,
+        description="ψ: R&D effort is 1 + ψ × the share of same-specialty rivals ahead in "
+        "knowledge (Porter's local rivalry, 003:L2220-2235); 0 = fixed R&D (docs/ODD.md §7.16)")
+    rivalry_norm: Literal["compete", "dampen"] = Field(
+        "compete",
+        description="dampen: members of one network stop counting each other as rivals and "
+        "measure themselves by their network's best member of their specialty "
+        "(designated cooperators, 003:L1885-1896)")
 
 
 class TiesConfig(_Section):

@@ -243,20 +243,28 @@ class TeamBuilder:
         self._export_pool: dict[int, tuple[list[int], list[float]]] = {}
         self.export_access = (model.export_access() if model.scenario.market.export_share > 0
                               else None)
+        busy_weight = visibility * (0.25 + spare / np.maximum(employees, _EPS))
+        self.early_notice, informed = model.early_notice()
+        # Market intelligence: informed firms hear of some orders first.
+        self._early_pool = ({} if informed is None
+                            else self._segment_pools(informed & working, covers, busy_weight))
         if self.static:
             self._covered = [np.flatnonzero(row).tolist() for row in covers]
             self._prepare_static_leads(covers, alive, employees, spare, visibility)
             return
-        visibility = visibility * (0.25 + spare / np.maximum(employees, _EPS))
-        for s, phases in enumerate(model.market.segment_phases):
-            eligible = np.flatnonzero(alive & covers[:, list(phases)].any(axis=1))
-            self._lead_pool[s] = (eligible.tolist(), np.cumsum(visibility[eligible]).tolist())
+        self._lead_pool = self._segment_pools(alive, covers, busy_weight)
         if self.export_access is not None:  # export orders: only firms with access lead
-            for s, phases in enumerate(model.market.segment_phases):
-                eligible = np.flatnonzero(alive & self.export_access
-                                          & covers[:, list(phases)].any(axis=1))
-                self._export_pool[s] = (eligible.tolist(),
-                                        np.cumsum(visibility[eligible]).tolist())
+            self._export_pool = self._segment_pools(alive & self.export_access, covers, busy_weight)
+
+    def _segment_pools(self, mask: np.ndarray, covers: np.ndarray, weight: np.ndarray
+                       ) -> dict[int, tuple[list[int], list[float]]]:
+        """Per segment: the firms in ``mask`` that cover one of its phases, and their
+        cumulative lead weights (for drawing by bisection)."""
+        pools = {}
+        for s, phases in enumerate(self.model.market.segment_phases):
+            eligible = np.flatnonzero(mask & covers[:, list(phases)].any(axis=1))
+            pools[s] = (eligible.tolist(), np.cumsum(weight[eligible]).tolist())
+        return pools
 
     def _prepare_search(self, firms: FirmState, n: int, cfg: TeamsConfig) -> None:
         """Each lead's chance to look for strangers, how many, and their weight, this month.
@@ -383,9 +391,13 @@ class TeamBuilder:
         """Whether ``firm`` may lead an export order this month (docs/ODD.md §7.15)."""
         return firm >= 0 and self.export_access is not None and bool(self.export_access[firm])
 
-    def draw_lead(self, segment: int, u: float, export: bool = False) -> int:
-        """A lead firm for an order of ``segment`` from a uniform number ``u``; −1 if none sees it."""
-        eligible, cum = (self._export_pool if export else self._lead_pool)[segment]
+    def draw_lead(self, segment: int, u: float, export: bool = False, early: bool = False) -> int:
+        """A lead firm for an order of ``segment`` from a uniform number ``u``; −1 if none sees it.
+
+        ``export``: among firms with export access (§7.15); ``early``: among firms informed
+        by market intelligence (§7.11)."""
+        pools = self._early_pool if early else self._export_pool if export else self._lead_pool
+        eligible, cum = pools.get(segment, ((), ()))
         if not eligible or cum[-1] <= 0:
             return -1
         return eligible[min(bisect_right(cum, u * cum[-1]), len(eligible) - 1)]

@@ -58,3 +58,37 @@ def test_money_is_conserved_with_an_export_market(seed, share, static):
                          network_mode="static" if static else "dynamic",
                          **{"market.export_share": share})
     step_and_check_money(model, 16)
+
+
+INTELLIGENCE = [{"type": "hubs", "start": 1, "duration": 30, "join_rate": 0.1,
+                 "services": ["market_intelligence"], "early_notice": 0.4}]
+
+
+def test_market_intelligence_offers_orders_to_informed_firms_first():
+    off = [{**INTELLIGENCE[0], "early_notice": 0.0}]
+    shares = {}
+    for name, policies in (("on", INTELLIGENCE), ("off", off)):
+        model = ClusterModel(seed=6, n_firms=150, steps=18, policies=policies)
+        led_by_members = led = 0
+        for _ in range(18):
+            model.step()
+            members = model.firms.hub[: model.firms.n] >= 0
+            led_by_members += sum(bool(members[job.lead]) for job in model.jobs_won)
+            led += len(model.jobs_won)
+        shares[name] = led_by_members / led
+        ts = model.timeseries()
+        if name == "on":
+            assert ts["early_orders"].sum() > 0
+            assert 0 < ts["early_orders_won"].sum() <= ts["early_orders"].sum()
+        else:
+            assert ts["early_orders"].sum() == 0
+    assert shares["on"] > shares["off"] + 0.05
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), notice=st.floats(0.0, 1.0), static=st.booleans())
+def test_money_is_conserved_with_early_notice(seed, notice, static):
+    policies = [{**INTELLIGENCE[0], "early_notice": notice}]
+    model = ClusterModel(seed=seed, n_firms=60, steps=16, policies=policies,
+                         network_mode="static" if static else "dynamic")
+    step_and_check_money(model, 16)

@@ -33,6 +33,7 @@ _FIELDS: dict[str, type] = {
     "search_willingness": np.float64,  # chance a lead looks for strangers (§7.2)
     "openness": np.float64,  # this month's response to crisis and opportunity (§7.14)
     "threat": np.float64,  # perceived competitive threat, lagged (003:L3070)
+    "rivalry_pressure": np.float64,  # share of local rivals ahead in knowledge (§7.16)
     "negative_months": np.int64,
     "born": np.int64,  # month of entry (0 for the initial cohort)
     "network": np.int64,  # fixed network id in static mode, −1 otherwise

@@ -193,6 +193,14 @@ class HubsConfig(PolicyConfig):
         description="monthly capability gain of trained members, × (1 − capability)",
     )
     intelligence_visibility: float = Field(0.2, ge=0, le=10, allow_inf_nan=False)
+    early_notice: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="market intelligence: chance that a domestic order is first offered to "
+        "a member before the market hears of it (0 = off; docs/ODD.md §7.11)",
+    )
     equipment_saving: float = Field(
         0.03,
         ge=0,

@@ -693,7 +693,8 @@ def calibrate(
         str | None,
         typer.Option("--facts", metavar="IDS",
                      help="Facts to calibrate to, by id or measure, comma-separated (default: "
-                     "every fact all samples measure).", show_default=False),
+                     "the experiment file's `facts`, else every fact all samples measure).",
+                     show_default=False),
     ] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Samples to list.")] = 10,
     refine: Annotated[

@@ -114,3 +114,22 @@ def test_the_calibrate_command_lists_the_best_and_writes_the_refinement(tmp_path
     assert parse_experiment(out.read_text()).name == "tiny_calibration_refine"
     bad = CliRunner().invoke(app, ["calibrate", str(lhs_store()), "--facts", "F99"])
     assert bad.exit_code == 2 and "unknown fact" in bad.output
+
+
+def test_an_experiments_facts_are_the_default_and_checked(tmp_path):
+    from dataclasses import replace
+
+    results = load_results(lhs_store())
+    every = calibration_table(results).attrs["facts"]
+    assert len(every) > 1  # the tiny runs measure more than F1
+    named = replace(results, meta={**results.meta,
+                                   "experiment_toml": EXPERIMENT.replace(
+                                       'steps = 18\n', 'steps = 18\nfacts = ["F1"]\n')})
+    table = calibration_table(named)
+    assert set(table.attrs["facts"]) == {"firms_under_50_share", "size_skewness"}
+    # --facts still wins over the file
+    assert calibration_table(named, ["F6"]).attrs["facts"] == ["dependent_firms_share"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text(EXPERIMENT.replace('steps = 18\n', 'steps = 18\nfacts = ["F77"]\n'))
+    with pytest.raises(Exception, match=r"facts\[0\] = 'F77' is not allowed"):
+        parse_experiment(bad.read_text(), source=str(bad))

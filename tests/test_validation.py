@@ -31,3 +31,51 @@ def test_the_command_writes_the_page_and_refuses_a_missing_store(tmp_path):
     assert out.read_text().startswith("# Validation")
     bad = CliRunner().invoke(app, ["validation", str(tmp_path / "none.duckdb"), "-o", str(out)])
     assert bad.exit_code == 2 and "none.duckdb" in bad.output
+
+
+def test_the_page_gives_each_arm_against_the_baseline(tmp_path):
+    store = copy_store(policy_store(), tmp_path)
+    page = validation_page([store])
+    assert "## Arms against the baseline (verdict tables)" in page
+    assert "| shock=covid | hubs | innovations |" in page
+    assert "| shock=none | baseline |" not in page  # the baseline is the reference, not a row
+
+
+def test_a_calibration_store_gives_its_ranking_and_scenario_lines_not_pooled_facts(tmp_path):
+    from test_calibrate import lhs_store
+
+    store = copy_store(lhs_store(), tmp_path)
+    page = validation_page([store])
+    assert "## Calibration" in page and "# calibrated:" in page
+    assert f"### `{store.stem}`" in page.split("## Calibration")[1]
+    assert "No store given measures a stylised fact." in page
+
+
+def test_the_crossing_point_is_interpolated_between_the_levels_that_bracket_it():
+    import pandas as pd
+
+    from clustersim.experiments.hypotheses import crossing_sentence
+
+    table = pd.DataFrame({"condition": ["v=0.1", "v=0.2", "v=0.4"],
+                          "difference": [-2.0, 2.0, 5.0]})
+    assert "about v = 0.15 (between 0.1 and 0.2)" in crossing_sentence(table)
+    same = table.assign(difference=[1.0, 2.0, 3.0])
+    assert "positive at every level of v from 0.1 to 0.4" in crossing_sentence(same)
+    assert crossing_sentence(table.assign(condition=["a", "b", "c"])) == ""
+    assert crossing_sentence(table.head(2)) == ""
+
+
+def test_a_sobol_store_gives_first_order_and_total_indices():
+    from SALib.sample import sobol
+    from test_analysis import synthetic_sampler_results
+
+    from clustersim.experiments.validation import sensitivity_section
+
+    problem = {"num_vars": 2, "names": ["a", "b"], "bounds": [[0.0, 1.0], [0.0, 1.0]]}
+    x = sobol.sample(problem, 32, calc_second_order=False, seed=1)
+    results = synthetic_sampler_results("sobol", x, problem["names"], problem["bounds"],
+                                        10 * x[:, 0] + 0.1 * x[:, 1])
+    section = sensitivity_section("synthetic", results)
+    rows = [line for line in section.splitlines() if line.startswith("| innovations |")]
+    assert [row.split(" | ")[2] for row in rows] == ["a", "b"]  # by total index, largest first
+    assert "S1 ± 95%" in section and float(rows[0].split(" | ")[4].split(" ± ")[0]) > 0.9

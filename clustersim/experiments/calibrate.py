@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+import tomllib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +80,18 @@ def _facts_measured(summaries: pd.DataFrame, wanted: Sequence[str] | None) -> li
     return usable
 
 
+def experiment_facts(results: Results) -> list[str] | None:
+    """The facts the store's experiment file names (``facts = [...]``), or None."""
+    text = results.meta.get("experiment_toml")
+    if not text:
+        return None
+    try:
+        named = tomllib.loads(text).get("facts")
+    except tomllib.TOMLDecodeError:
+        return None
+    return list(named) if named else None
+
+
 def calibration_table(results: Results, facts: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per sample (per arm and factor level): parameter values, runs, each fact's mean
     over the replications, its gap, and the distance; sorted best first."""
@@ -90,6 +103,8 @@ def calibration_table(results: Results, facts: Sequence[str] | None = None) -> p
                                "experiment file with a [sampler] (method = \"lhs\")")
     problem, strata = design
     summaries = results.summaries
+    if facts is None:
+        facts = experiment_facts(results)
     used = _facts_measured(summaries, facts)
     if not used:
         raise CalibrationError(f"{results.path}: no stylised fact is measured by every sample "

@@ -179,6 +179,16 @@ class Sampler(_Table):
         return list(self.parameters)
 
 
+def fact_problems(facts: list[str]) -> list[str]:
+    """What is wrong with an experiment's ``facts`` list (unknown ids or measures)."""
+    from clustersim.facts import FACTS
+
+    known = list(dict.fromkeys([f.id for f in FACTS] + [f.measure for f in FACTS]))
+    return [f"facts[{i}] = {name!r} is not allowed: must be a stylised fact's id or measure"
+            f"{did_you_mean(name, known)} ({', '.join(known)})"
+            for i, name in enumerate(facts) if name not in known]
+
+
 class Experiment(_Table):
     """One study: arms × factor levels (× samples) × replications, each run for ``steps`` months."""
 
@@ -201,6 +211,9 @@ class Experiment(_Table):
         default_factory=list, description="what the design answers (docs/experiments.md)")
     tables: list[Literal["formal_networks", "grant_projects", "firms_end", "team_sizes"]] = Field(
         default_factory=list, description="per-run tables to keep in the store (docs/sweeps.md)")
+    facts: list[str] = Field(
+        default_factory=list, description="stylised facts a calibration ranks its samples by "
+        "(ids such as F7 or measures; default: every fact all samples measure)")
 
     # Where the file was (relative scenario paths resolve against its folder) and its text.
     _source: str = PrivateAttr("<experiment>")
@@ -247,6 +260,7 @@ class Experiment(_Table):
             if name == "sample":
                 problems.append("factors.sample is not allowed: 'sample' is reserved for the "
                                 "sampler's sample number")
+        problems += fact_problems(self.facts)
         problems += hypothesis_problems(self.hypotheses, names,
                                         {k: list(f.levels) for k, f in self.factors.items()})
         if problems:

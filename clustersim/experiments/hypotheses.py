@@ -24,6 +24,7 @@ result.
 
 from __future__ import annotations
 
+import itertools
 import math
 import tomllib
 from typing import TYPE_CHECKING, Any, Literal
@@ -143,6 +144,34 @@ def summary_sentence(hypothesis: Hypothesis, table: pd.DataFrame) -> str:
             parts.append(f"{word} under {', '.join(where)}" if where != ["all runs"]
                          else word)
     return f"{hypothesis.id}: " + "; ".join(parts) + "."
+
+
+def crossing_sentence(table: pd.DataFrame) -> str:
+    """Where the paired difference changes sign along one numeric condition (e.g. the levels
+    of demand volatility): linear interpolation between the two levels that bracket it.
+    Empty unless every condition is ``key=number`` for one key and there are ≥ 3 of them."""
+    levels = []
+    for condition, difference in zip(table["condition"], table["difference"], strict=True):
+        key, _, value = str(condition).partition("=")
+        try:
+            levels.append((key, float(value), float(difference)))
+        except ValueError:
+            return ""
+    if len(levels) < 3 or len({k for k, _, _ in levels}) != 1:
+        return ""
+    key = levels[0][0]
+    levels.sort(key=lambda item: item[1])
+    crossings = []
+    for (_, x0, d0), (_, x1, d1) in itertools.pairwise(levels):
+        if d0 == 0 or (d0 < 0) != (d1 < 0):
+            x = x0 if d0 == d1 else x0 + (x1 - x0) * d0 / (d0 - d1)
+            crossings.append(f"about {key} = {x:.3g} (between {x0:g} and {x1:g})")
+    if not crossings:
+        sign = "positive" if levels[0][2] > 0 else "negative"
+        return (f"The mean difference is {sign} at every level of {key} from {levels[0][1]:g} "
+                f"to {levels[-1][1]:g}: no crossing point in this range.")
+    return ("The mean difference changes sign at " + "; ".join(crossings)
+            + " (point estimates; read each level's CI).")
 
 
 def results_hypotheses(results: Results) -> list[Hypothesis]:

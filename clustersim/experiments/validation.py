@@ -84,9 +84,11 @@ def hypotheses_section(name: str, results: Results) -> str:
     for h in hyp.results_hypotheses(results):
         table = hyp.hypothesis_table(results, h)
         reference = h.reference or results.baseline_arm
+        crossing = hyp.crossing_sentence(table) if len(table) else ""
         parts.append(f"### {h.id}: {h.statement}\n\nStudy `{name}`: {h.outcome}, {h.compare} "
                      f"**{h.treatment}** minus **{reference}**, expected {h.expect}. "
-                     f"**{hyp.summary_sentence(h, table)}**\n")
+                     f"**{hyp.summary_sentence(h, table)}**" + (f" {crossing}" if crossing else "")
+                     + "\n")
         if len(table):
             shown = pd.DataFrame({
                 "condition": table["condition"], "pairs": table["n"],
@@ -97,6 +99,79 @@ def hypotheses_section(name: str, results: Results) -> str:
                 "reading": table["reading"]})
             parts.append(_markdown(shown) + "\n")
     return "\n".join(parts)
+
+
+def calibration_section(name: str, results: Results, top: int = 5) -> str:
+    """A calibration store (Latin hypercube): the samples nearest the facts, and each fact
+    at the best sample. Empty for any other store."""
+    from clustersim.experiments.analysis import _method
+    from clustersim.experiments.calibrate import (
+        CalibrationError,
+        calibration_table,
+        gap_summary,
+        scenario_lines,
+    )
+
+    if _method(results) != "lhs":
+        return ""
+    try:
+        table = calibration_table(results)
+    except CalibrationError as exc:
+        return f"### `{name}`\n\n{exc}\n"
+    parameters = table.attrs["parameters"]
+    shown = table.head(top)[["point", *parameters, "runs", "facts_in_range", "distance"]]
+    shown = shown.map(lambda v: f"{v:.4g}" if isinstance(v, float) else v)
+    gaps = gap_summary(table).map(lambda v: f"{v:.3g}" if isinstance(v, float) else v)
+    lines = "\n".join(scenario_lines(table.iloc[0], parameters, name))
+    return (f"### `{name}`\n\n{len(table)} samples; the {len(shown)} nearest the facts "
+            f"(distance 0: every fact in range):\n\n{_markdown(shown)}\n\nEach fact at the "
+            f"best sample, and how many samples put it in range:\n\n{_markdown(gaps)}\n\n"
+            f"The best sample as scenario lines:\n\n```toml\n{lines}\n```\n")
+
+
+def sensitivity_section(name: str, results: Results) -> str:
+    """A Sobol store: first-order and total indices of the headline outcomes, per arm."""
+    from clustersim.experiments.analysis import sobol_table
+    from clustersim.experiments.verdict import HEADLINE_OUTCOMES
+
+    outcomes = [o for o in HEADLINE_OUTCOMES if o in results.outcomes]
+    table = sobol_table(results, outcomes)
+    if not len(table):
+        return ""
+    table = table.sort_values(["outcome", "stratum", "ST"], ascending=[True, True, False])
+    shown = pd.DataFrame({
+        "outcome": table["outcome"], "arm": table["stratum"], "parameter": table["parameter"],
+        "S1 ± 95%": [f"{a:.2f} ± {b:.2f}" for a, b in zip(table["S1"], table["S1_conf"],
+                                                        strict=True)],
+        "ST ± 95%": [f"{a:.2f} ± {b:.2f}" for a, b in zip(table["ST"], table["ST_conf"],
+                                                        strict=True)]})
+    return (f"### `{name}`\n\nS1: the share of an outcome's variance over the design that "
+            "one parameter explains alone; ST: with its interactions. Where an instrument's "
+            "outcome depends on a parameter the baseline's does not, its ranking rests on "
+            f"that assumption.\n\n{_markdown(shown)}\n")
+
+
+def verdict_section(name: str, results: Results) -> str:
+    """A store with arms (no sampler): each arm against the baseline arm on the headline
+    outcomes, per factor level (the report's verdict table)."""
+    from clustersim.experiments.analysis import _method
+    from clustersim.experiments.verdict import verdict_table
+
+    if _method(results):
+        return ""
+    table = verdict_table(results)
+    table = table[table["arm"] != results.baseline_arm]
+    if not len(table):
+        return ""
+    shown = pd.DataFrame({
+        "level": table["level"], "arm": table["arm"], "outcome": table["outcome"],
+        "pairs": table["n"],
+        "difference [95% CI]": [_ci(m, lo, hi) for m, lo, hi in zip(
+            table["difference"], table["ci_low"], table["ci_high"], strict=True)],
+        "reading": table["reading"], "rank": table["rank"]})
+    return (f"### `{name}`\n\nEach arm minus the baseline arm **{results.baseline_arm}** "
+            "(paired by seed) on the headline outcomes, per factor level; rank 1 is best at "
+            f"that level, by point estimate.\n\n{_markdown(shown)}\n")
 
 
 def _command(path: Path, results: Results) -> str:
@@ -119,12 +194,23 @@ def _command(path: Path, results: Results) -> str:
 def validation_page(stores: Sequence[str | Path]) -> str:
     """The whole page for these stores."""
     facts_parts, hypothesis_parts, missed, commands = [], [], [], []
+    calibration_parts, sensitivity_parts, verdict_parts = [], [], []
     for store in map(Path, stores):
         results = load_results(store, timeseries=False)
-        section, lost = facts_section(store.stem, results)
-        if section:
-            facts_parts.append(section)
-        missed += lost
+        calibration = calibration_section(store.stem, results)
+        if calibration:  # facts pooled over samples would mean nothing
+            calibration_parts.append(calibration)
+        else:
+            section, lost = facts_section(store.stem, results)
+            if section:
+                facts_parts.append(section)
+            missed += lost
+        sensitivity = sensitivity_section(store.stem, results)
+        if sensitivity:
+            sensitivity_parts.append(sensitivity)
+        verdict = verdict_section(store.stem, results)
+        if verdict:
+            verdict_parts.append(verdict)
         answer = hypotheses_section(store.stem, results)
         if answer:
             hypothesis_parts.append(answer)
@@ -134,7 +220,11 @@ def validation_page(stores: Sequence[str | Path]) -> str:
     parts = [INTRO,
              f"## Stylised facts\n\nMeasured: {', '.join(measured)}. Not measured:\n\n{inputs}\n",
              *(facts_parts or ["No store given measures a stylised fact.\n"]),
+             *(["## Calibration\n", *calibration_parts] if calibration_parts else []),
              "## Hypotheses\n", *(hypothesis_parts or ["No store given states a hypothesis.\n"]),
+             *(["## Arms against the baseline (verdict tables)\n", *verdict_parts]
+               if verdict_parts else []),
+             *(["## Sensitivity\n", *sensitivity_parts] if sensitivity_parts else []),
              "## What the model does not reproduce\n",
              "\n".join(f"- {m}" for m in missed) + "\n" if missed else
              "Every measured fact holds or is unclear in the stores above.\n",

@@ -101,7 +101,8 @@ FACTS: tuple[Fact, ...] = (
         0.31,
         0.51,
         "003:L1673, L3850",
-        "Denmark: more than 3,000 of 7,300 (0.41) by 1991; ± 0.10",
+        "Denmark: more than 3,000 of 7,300 (0.41) by 1991; ± 0.10; measured where the "
+        "broker programme has a national awareness campaign (the Danish package)",
     ),
     Fact(
         "F4",
@@ -226,10 +227,13 @@ def _value_at(timeseries: pd.DataFrame, column: str, month: int) -> float:
 
 def _first_policy(model: ClusterModel, kind: str) -> tuple[int, int] | None:
     """(start, duration) of the first programme of type ``kind``, if any."""
-    for config in model.scenario.policies:
-        if config.type == kind:
-            return config.start, config.duration
-    return None
+    config = _first_config(model, kind)
+    return None if config is None else (config.start, config.duration)
+
+
+def _first_config(model: ClusterModel, kind: str):
+    """The first programme of type ``kind``, if any."""
+    return next((c for c in model.scenario.policies if c.type == kind), None)
 
 
 def _broker_measures(model: ClusterModel, ts: pd.DataFrame) -> dict[str, float]:
@@ -241,8 +245,11 @@ def _broker_measures(model: ClusterModel, ts: pd.DataFrame) -> dict[str, float]:
     last = start + duration - 1  # the programme's last month: networks active at the sunset
     at_sunset = _value_at(ts, "formal_networks_active", last)
     later = _value_at(ts, "formal_networks_active", last + F4_MONTHS)
+    # F2 is a fact about a national package: brokers backed by an awareness campaign.
+    national = bool(getattr(_first_config(model, "brokers"), "awareness", False))
     return {
-        "formal_share_36m": _value_at(ts, "formal_network_share", start + F2_MONTHS),
+        "formal_share_36m": (_value_at(ts, "formal_network_share", start + F2_MONTHS)
+                             if national else math.nan),
         "networks_persist_12m": later / at_sunset if at_sunset > 0 else math.nan,
         "formal_network_mean_size": float(np.mean(sizes)) if sizes else math.nan,
     }

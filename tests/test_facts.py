@@ -48,6 +48,11 @@ def test_a_broker_run_measures_the_broker_facts_and_nothing_it_cannot_show():
     # no hubs, no low-cost competition: those facts are not measured
     for name in ("hub_member_share", "hub_self_funding", "firms_change_low_cost"):
         assert math.isnan(values[name])
+    # F2 is about a national package: without the awareness campaign it is not measured
+    quiet = ClusterModel("denmark_1989", seed=2, n_firms=150, steps=40, policies__0__start=2,
+                         policies__0__duration=20, policies__0__awareness=False)
+    quiet.run()
+    assert math.isnan(fact_measures(quiet, quiet.timeseries())["formal_share_36m"])
 
 
 def test_facts_table_gives_a_mean_and_interval_per_arm():

@@ -159,7 +159,10 @@ class HubsConfig(PolicyConfig):
         description="k€ per member per month that each service costs to deliver",
     )
     fixed_cost: float = Field(
-        10.0, ge=0, le=1e6, allow_inf_nan=False, description="k€ per hub per month"
+        10.0, ge=0, le=1e6, allow_inf_nan=False,
+        description="k€ per month of running the programme's hubs per 1,000 firms in the "
+        "region, shared equally by the hubs (so a scaled-down region has cheaper hubs, as "
+        "budgets are per 1,000 firms)",
     )
     reach_hours: float = Field(
         1.0,
@@ -215,6 +218,10 @@ class HubsConfig(PolicyConfig):
         allow_inf_nan=False,
         description="quality added to teams' bids by shared equipment",
     )
+    def fixed_cost_per_hub(self, firms: int) -> float:
+        """Each hub's fixed cost a month: ``fixed_cost`` per 1,000 firms, shared by the hubs."""
+        return self.fixed_cost * firms / BUDGET_PER_FIRMS / self.count
+
     export_visibility: float = Field(0.2, ge=0, le=10, allow_inf_nan=False)
     transfer_rate: float = Field(
         0.02,

@@ -118,9 +118,10 @@ class HubsPolicy(Policy):
         self.left_month = self._members_leave_unused()
         self.joined_month = self._firms_join()
         services = len(cfg.services)
+        fixed = cfg.fixed_cost_per_hub(model.scenario.firms.count)
         for hub in self.hubs:
             self.left_month += len(hub.collect_fees(cfg.fee))
-            hub.balance_budget(cfg.fixed_cost + cfg.cost_per_member * hub.member_count() * services)
+            hub.balance_budget(fixed + cfg.cost_per_member * hub.member_count() * services)
         boost = model.university.effect if model.university is not None else 0.0
         trust = model.ties.floor + MEETING_TRUST_MARGIN
         self.transferred_month = 0

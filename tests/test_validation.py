@@ -33,12 +33,35 @@ def test_the_command_writes_the_page_and_refuses_a_missing_store(tmp_path):
     assert bad.exit_code == 2 and "none.duckdb" in bad.output
 
 
-def test_the_page_gives_each_arm_against_the_baseline(tmp_path):
-    store = copy_store(policy_store(), tmp_path)
-    page = validation_page([store])
-    assert "## Arms against the baseline (verdict tables)" in page
-    assert "| shock=covid | hubs | innovations |" in page
-    assert "| shock=none | baseline |" not in page  # the baseline is the reference, not a row
+STUDY = """name = "tiny_policy"
+master_seed = 1
+replications = 4
+steps = 12
+
+[[arms]]
+name = "baseline"
+scenario = "baseline"
+
+[[hypotheses]]
+id = "H3"
+statement = "Hubs raise innovation."
+outcome = "innovations"
+treatment = "hubs"
+expect = "higher"
+"""
+
+
+def test_a_study_gets_each_arm_against_the_baseline_and_a_plain_store_does_not():
+    from dataclasses import replace
+
+    from clustersim.experiments.validation import verdict_section
+
+    results = load_results(policy_store())
+    assert verdict_section("tiny_policy", results) == ""  # states no hypothesis: no study
+    study = replace(results, meta={**results.meta, "experiment_toml": STUDY})
+    section = verdict_section("tiny_policy", study)
+    assert "| shock=covid | hubs | innovations |" in section
+    assert "| shock=none | baseline |" not in section  # the reference, not a row
 
 
 def test_a_calibration_store_gives_its_ranking_and_scenario_lines_not_pooled_facts(tmp_path):

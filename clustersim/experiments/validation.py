@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from clustersim.experiments import hypotheses as hyp
-from clustersim.experiments.analysis import Results, load_results
+from clustersim.experiments.analysis import Results, _method, load_results
 from clustersim.facts import FACTS, NOT_MEASURED, facts_table
 
 INTRO = """\
@@ -104,7 +104,6 @@ def hypotheses_section(name: str, results: Results) -> str:
 def calibration_section(name: str, results: Results, top: int = 5) -> str:
     """A calibration store (Latin hypercube): the samples nearest the facts, and each fact
     at the best sample. Empty for any other store."""
-    from clustersim.experiments.analysis import _method
     from clustersim.experiments.calibrate import (
         CalibrationError,
         calibration_table,
@@ -136,6 +135,12 @@ def sensitivity_section(name: str, results: Results) -> str:
 
     outcomes = [o for o in HEADLINE_OUTCOMES if o in results.outcomes]
     table = sobol_table(results, outcomes)
+    # An outcome that does not vary in an arm (no formal networks without brokers) has
+    # nothing to decompose: its indices are 0 by convention, not findings.
+    spread = results.summaries.groupby("arm")[outcomes].std()
+    flat = {(arm, o) for arm in spread.index for o in outcomes if not spread.loc[arm, o] > 0}
+    table = table[[(a, o) not in flat for a, o in zip(table["stratum"], table["outcome"],
+                                                       strict=True)]]
     if not len(table):
         return ""
     table = table.sort_values(["outcome", "stratum", "ST"], ascending=[True, True, False])
@@ -152,13 +157,12 @@ def sensitivity_section(name: str, results: Results) -> str:
 
 
 def verdict_section(name: str, results: Results) -> str:
-    """A store with arms (no sampler): each arm against the baseline arm on the headline
-    outcomes, per factor level (the report's verdict table)."""
-    from clustersim.experiments.analysis import _method
+    """A study (arms, no sampler, stated hypotheses): each arm against the baseline arm on
+    the headline outcomes, per factor level (the report's verdict table)."""
     from clustersim.experiments.verdict import verdict_table
 
-    if _method(results):
-        return ""
+    if _method(results) or not hyp.results_hypotheses(results):
+        return ""  # a sample, or a set of scenarios side by side, is no comparison of arms
     table = verdict_table(results)
     table = table[table["arm"] != results.baseline_arm]
     if not len(table):
@@ -198,9 +202,9 @@ def validation_page(stores: Sequence[str | Path]) -> str:
     for store in map(Path, stores):
         results = load_results(store, timeseries=False)
         calibration = calibration_section(store.stem, results)
-        if calibration:  # facts pooled over samples would mean nothing
+        if calibration:
             calibration_parts.append(calibration)
-        else:
+        if not _method(results):  # facts pooled over a sampler's samples would mean nothing
             section, lost = facts_section(store.stem, results)
             if section:
                 facts_parts.append(section)

@@ -52,7 +52,7 @@ def scale_scenario(n_firms: int, months: int):
     """The baseline with brokers and hubs on throughout and every output collected."""
     from clustersim.scenario import load_scenario, scenario_from_dict
 
-    budget = BUDGET_PER_1000_FIRMS * n_firms / 1000
+    budget = BUDGET_PER_1000_FIRMS  # budgets are stated per 1,000 firms: they scale themselves
     data = load_scenario("baseline").model_dump()
     data.update(steps=months, network_mode="dynamic")
     data["firms"]["count"] = n_firms

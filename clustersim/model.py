@@ -328,8 +328,7 @@ class ClusterModel(mesa.Model):
         for policy in getattr(self, "policies", ()):  # none yet during the spin-up
             services = set(getattr(policy.config, "services", ()))
             if services & {"export_promotion", "market_intelligence"}:
-                for hub in getattr(policy, "hubs", ()):
-                    access |= alive & (f.hub[:n] == hub.index)
+                access |= alive & self._hub_members(policy)
         for network in self.formal_networks.active(self.steps):
             if "joint_marketing" in network.activities:
                 access[[m for m in network.members if alive[m]]] = True
@@ -348,13 +347,16 @@ class ClusterModel(mesa.Model):
             if (getattr(cfg, "early_notice", 0.0) > 0 and policy.active(self.steps)
                     and "market_intelligence" in cfg.services):
                 chance = max(chance, cfg.early_notice)
-                if informed is None:
-                    informed = np.zeros(n, dtype=bool)
-                for hub in policy.hubs:
-                    informed |= f.hub[:n] == hub.index
+                members = self._hub_members(policy)
+                informed = members if informed is None else informed | members
         if informed is None:
             return 0.0, None
         return chance, informed & f.alive[:n]
+
+    def _hub_members(self, policy: Policy) -> np.ndarray:
+        """Which firms belong to one of ``policy``'s hubs (none for a programme without hubs)."""
+        f = self.firms
+        return np.isin(f.hub[: f.n], [hub.index for hub in getattr(policy, "hubs", ())])
 
     def run_policies(self) -> None:
         """2. Each policy programme that is running does its month's work."""

@@ -68,8 +68,7 @@ def network_of(model: ClusterModel) -> np.ndarray:
         net[:] = f.network[:n]
         offset = int(net.max()) + 1 if n else 0
     for network in model.formal_networks.active(model.steps):
-        members = [m for m in network.members if m < n]
-        net[members] = offset + network.id
+        net[network.members] = offset + network.id
     return net
 
 

@@ -7,6 +7,7 @@ speed, plus one test on worker processes so the specs and results really cross a
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,5 +89,37 @@ def test_a_failed_dask_task_is_a_failed_run_and_the_sweep_goes_on(tmp_path: Path
 def test_dask_on_worker_processes(tmp_path: Path, serial) -> None:
     """The path the CLI takes without --scheduler: a LocalCluster of worker processes."""
     summaries, series = sweep_into(tmp_path / "p.duckdb", tiny_specs(failing=False), backend="dask", workers=2)
+    pd.testing.assert_frame_equal(summaries, serial[0])
+    pd.testing.assert_frame_equal(series, serial[1])
+
+
+def test_results_come_back_on_the_backends_own_client_when_another_is_current(
+    tmp_path: Path, client, serial
+) -> None:
+    """A Client entered with ``with`` (as a notebook or this module's fixture does) stays the
+    *current* client of the thread. The backend must still wait on its own client's event
+    loop: waiting on another client's loop races with the futures' own loop and hung the
+    worker-process test now and then. With a closed client made current, waiting on the
+    wrong loop fails at once instead of sometimes."""
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as other_cluster,
+        distributed.Client(other_cluster) as other,
+    ):
+        pass  # closed on leaving the block; its event loop is gone
+    outcome: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+
+    def sweep() -> None:
+        with other.as_current():
+            outcome.append(sweep_into(
+                tmp_path / "c.duckdb", tiny_specs(failing=False), backend=DaskBackend(client)
+            ))
+
+    worker = threading.Thread(target=sweep, daemon=True)
+    worker.start()
+    worker.join(timeout=120)  # the four runs take a few seconds; without the fix, forever
+    assert outcome, "the sweep never saw its runs finish (it waited on another client's loop)"
+    summaries, series = outcome[0]
     pd.testing.assert_frame_equal(summaries, serial[0])
     pd.testing.assert_frame_equal(series, serial[1])

@@ -425,7 +425,11 @@ class DaskBackend:
         from distributed import as_completed
 
         in_flight: dict[str, tuple[Any, RunSpec]] = {}
-        completed = as_completed(with_results=True, raise_errors=False)
+        # Wait on this backend's own client's loop: by default as_completed takes the
+        # *current* client's, which is another client whenever one was entered with `with`
+        # (a notebook's, a test fixture's); waiting there races with the futures' own loop
+        # and may never see them finish.
+        completed = as_completed(with_results=True, raise_errors=False, loop=self.client.loop)
 
         def submit_next() -> bool:
             spec = next(specs, None)

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -366,17 +367,26 @@ def start_sweep(folder: Path, *args: str) -> subprocess.Popen:
 
 
 def wait_for_line(process: subprocess.Popen, pattern: str, timeout: float = 120) -> list[str]:
+    """The sweep's stderr lines up to the first matching ``pattern``.
+
+    A sweep that hangs without a word would block ``readline`` for ever, so after
+    ``timeout`` seconds its whole process group is killed: the pipe closes and the test
+    fails here instead of hanging CI."""
     assert process.stderr is not None
     seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if not line:
-            break
-        seen.append(line)
-        if re.match(pattern, line):
-            return seen
-    raise AssertionError(f"no line matching {pattern!r} in:\n{''.join(seen)}")
+    watchdog = threading.Timer(timeout, lambda: end_group(process))
+    watchdog.start()
+    try:
+        while True:
+            line = process.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+            if re.match(pattern, line):
+                return seen
+    finally:
+        watchdog.cancel()
+    raise AssertionError(f"no line matching {pattern!r} within {timeout} s in:\n{''.join(seen)}")
 
 
 def end_group(process: subprocess.Popen) -> None:

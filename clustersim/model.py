@@ -373,12 +373,23 @@ class ClusterModel(mesa.Model):
         f.load[:n] = self._committed_load()
         builder = self.teams
         builder.prepare()
+        stream = builder.take_over_stream()  # compiled staffing draws from the same stream
+        try:
+            self._form_teams(builder)
+        finally:
+            if stream is not None:
+                stream.hand_back()
+        f.load[:n] = np.where(f.alive[:n], f.employees[:n] - np.asarray(builder.free), 0.0)
+
+    def _form_teams(self, builder: TeamBuilder) -> None:
+        """The order loop of :meth:`form_teams`."""
+        f = self.firms
         bids = self.scenario.teams.bids
         draws = self.rng.random((len(self.orders), bids)).tolist()
         month = self.month
         month["orders"] += len(self.orders)
         end_base = self.steps - 1
-        random = self.random.random
+        random = builder.random
         knowledge, capability = builder.knowledge, builder.capability
         quality_bonus = f.quality_bonus
         formal = f.formal_network
@@ -448,7 +459,6 @@ class ClusterModel(mesa.Model):
                 month["early_orders_won"] += 1
             self.jobs.setdefault(job.end, []).append(job)
             self.jobs_won.append(job)
-        f.load[:n] = np.where(f.alive[:n], f.employees[:n] - np.asarray(builder.free), 0.0)
 
     def _record_formal_joint_work(self, job: Job, networks: list[int]) -> None:
         """Two members of one formal network in a team keep that network active."""

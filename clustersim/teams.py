@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.spatial import cKDTree
 
+from clustersim import compiled
 from clustersim.agents.firm import COVER_THRESHOLD
 from clustersim.cooperation import openness
 from clustersim.market import Order
@@ -195,8 +196,14 @@ def _fill_missing_phases(networks: list[list[int]], covers: np.ndarray, centroid
 class TeamBuilder:
     """Staffs orders for one month from state prepared at the month's start."""
 
+    # Staff with clustersim.compiled when nothing outside the builder takes part in partner
+    # choice; same results either way (tests/test_compiled.py sets it off to compare).
+    use_compiled = True
+
     def __init__(self, model: ClusterModel):
         self.model = model
+        self.random = model.random.random  # every draw of the month's order loop
+        self._compiled: dict | None = None  # this month's arrays for compiled staffing
         self.hooks = model.hooks  # partner candidates and weights programmes add (docs/hooks.md)
         self.failed_phase = -1  # the phase the last failed staffing attempt could not fill
         self.strangers_searched = 0  # strangers looked at this month (docs/ODD.md §8)
@@ -235,6 +242,10 @@ class TeamBuilder:
         self._alive = alive
         self._phase_index: dict[int, CellIndex] = {}
         self._index_pools(covers)
+        self._compiled = None
+        if (self.use_compiled and self.dependence is None and not self.hooks.partner_candidates
+                and not self.hooks.partner_weights):
+            self._prepare_compiled(firms, n, covers)
         # Lead weights per segment: visible firms that cover one of its phases.
         employees = firms.employees[:n]
         spare = np.where(working, np.maximum(employees - firms.load[:n], 0.0), 0.0)
@@ -363,7 +374,7 @@ class TeamBuilder:
         cum, total = self._net_draw[order.segment]
         if total <= 0:
             return -1
-        rand = self.model.random.random
+        rand = self.random
         needs = [(p, w / order.duration) for p, w in zip(order.phases, order.work, strict=True)]
         net = -1
         r = u
@@ -451,10 +462,78 @@ class TeamBuilder:
         edge, phase = np.nonzero(covers[dst])
         key = src[edge] * phases + phase
         order = np.argsort(key, kind="stable")
-        self._pool_firm = dst[edge][order].tolist()
-        self._pool_weight = weight[edge][order].tolist()
-        self._pool_offsets = np.searchsorted(key[order], np.arange(n * phases + 1)).tolist()
+        self._pool_arrays = (dst[edge][order].astype(np.int64), weight[edge][order],
+                             np.searchsorted(key[order], np.arange(n * phases + 1)))
+        self._pool_firm = self._pool_arrays[0].tolist()
+        self._pool_weight = self._pool_arrays[1].tolist()
+        self._pool_offsets = self._pool_arrays[2].tolist()
         self._phases = phases
+
+    def _prepare_compiled(self, firms: FirmState, n: int, covers: np.ndarray) -> None:
+        """The arrays :func:`clustersim.compiled.staff_order` reads, for this month."""
+        phases = covers.shape[1]
+        search = bool(self.random_search) and not self.static
+        x, y = firms.x[:n].astype(np.float64), firms.y[:n].astype(np.float64)
+        cell_km = max(self.radius_km, 1e-9)  # as CellIndex
+        keys_all, starts_all, ends_all, members_all, offsets = [], [], [], [], [0]
+        part_offsets = np.zeros(n + 1, dtype=np.int64)
+        part_ids = np.zeros(0, dtype=np.int64)
+        if search:
+            done = 0
+            for phase in range(phases):  # per phase, the cells of CellIndex, as flat arrays
+                members = np.flatnonzero(self._alive & covers[:, phase])
+                cx = np.floor(x[members] / cell_km).astype(np.int64)
+                cy = np.floor(y[members] / cell_km).astype(np.int64)
+                keys = cx * 1_000_003 + cy
+                order = np.argsort(keys, kind="stable")
+                sorted_keys = keys[order]
+                first = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]) \
+                    if len(sorted_keys) else np.zeros(0, dtype=np.int64)
+                last = np.r_[first[1:], len(sorted_keys)].astype(np.int64)
+                keys_all.append(sorted_keys[first])
+                starts_all.append(first + done)
+                ends_all.append(last + done)
+                members_all.append(members[order])
+                done += len(members)
+                offsets.append(offsets[-1] + len(first))
+            u, v, _ = self.model.ties.edges()
+            src, dst = np.concatenate([u, v]), np.concatenate([v, u])
+            order = np.lexsort((dst, src))
+            part_ids = dst[order].astype(np.int64)
+            part_offsets = np.searchsorted(src[order], np.arange(n + 1)).astype(np.int64)
+        else:
+            offsets = [0] * (phases + 1)
+
+        def flat(parts: list) -> np.ndarray:
+            return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+        cfg = self.model.scenario.teams
+        draws = (np.full(n, self.random_search, dtype=np.int64) if self.search_draws is None
+                 else np.asarray(self.search_draws, dtype=np.int64))
+        weight = (np.full(n, self.trust_base) if self.stranger_weight is None
+                  else np.asarray(self.stranger_weight, dtype=np.float64))
+        slots = phases * (1 + self.max_split)
+        longest = int(np.diff(self._pool_arrays[2]).max()) if n else 0
+        scratch = longest + (int(draws.max()) if search and n else 0) + 1
+        self._compiled = {
+            "free": np.asarray(self.free, dtype=np.float64),
+            "capability": np.ascontiguousarray(firms.capability[:n], dtype=np.float64),
+            "pool": self._pool_arrays,
+            "search": (search, np.asarray(self.search_chance, dtype=np.float64), draws, weight,
+                       x, y, self.radius_km**2, 1.0 / (self.speed * cfg.proximity_hours), cell_km,
+                       np.asarray(offsets, dtype=np.int64), flat(keys_all), flat(starts_all),
+                       flat(ends_all), flat(members_all), part_offsets, part_ids),
+            "out": (np.zeros(slots, np.int64), np.zeros(slots, np.int64), np.zeros(slots)),
+            "scratch": (np.zeros(scratch, np.int64), np.zeros(scratch), np.zeros(scratch)),
+        }
+        self.free = self._compiled["free"]
+        arrays = self._compiled
+        # staff_order's arguments after (rng, lead, phases, work, duration), in order
+        self._compiled_args = (
+            (arrays["free"], arrays["capability"], COVER_THRESHOLD, *arrays["pool"], self._phases,
+             *arrays["search"], self.max_split, _EPS),
+            (*arrays["out"], *arrays["scratch"]),
+            arrays["out"])
 
     def candidates(self, lead: int, phase: int) -> tuple[list[int], list[float]]:
         """Firms the lead can ask to do ``phase``, each once, with their trust × proximity weight.
@@ -515,6 +594,8 @@ class TeamBuilder:
         Nothing is committed here: the caller commits the assignments if the team wins.
         When staffing fails, ``failed_phase`` is the phase that could not be staffed.
         """
+        if self._compiled is not None:
+            return self._staff_compiled(order, lead)
         capability, free = self.capability, self.free
         self.failed_phase = -1
         used: dict[int, float] = {}
@@ -567,6 +648,41 @@ class TeamBuilder:
                 self.failed_phase = phase
                 return assignments, LOST_NO_CAPACITY, max_hours
         return assignments, None, max_hours
+
+    def _staff_compiled(self, order: Order, lead: int
+                        ) -> tuple[list[tuple[int, int, float]], str | None, float]:
+        """:meth:`staff` through :func:`clustersim.compiled.staff_order` (same results)."""
+        before, after, (out_firm, out_phase, out_take) = self._compiled_args
+        phases, work = order.phases, order.work  # tuples: cheap to hand to numba
+        if type(phases) is not tuple or type(work) is not tuple:
+            phases, work = tuple(phases), tuple(work)
+        outcome, count, failed, strangers = compiled.staff_order(
+            self._stream_state, lead, phases, work, order.duration, *before, *after)
+        self.strangers_searched += strangers
+        self.failed_phase = failed
+        firms = out_firm[:count].tolist()
+        assignments = list(zip(firms, out_phase[:count].tolist(), out_take[:count].tolist(),
+                               strict=True))
+        x, y = self.x, self.y
+        lx, ly, speed = x[lead], y[lead], self.speed
+        max_hours = 0.0
+        for firm in firms:
+            if firm != lead:
+                max_hours = max(max_hours, math.hypot(x[firm] - lx, y[firm] - ly) / speed)
+        reason = None if outcome == compiled.STAFFED else (
+            LOST_NO_PARTNER if outcome == compiled.NO_PARTNER else LOST_NO_CAPACITY)
+        return assignments, reason, max_hours
+
+    def take_over_stream(self) -> compiled.TwisterStream | None:
+        """For a compiled month: take the model's random stream over (hand it back after the
+        order loop); ``self.random`` then draws from it. None in a Python month."""
+        if self._compiled is None:
+            self.random = self.model.random.random
+            return None
+        stream = compiled.TwisterStream(self.model.random)
+        self._stream_state = stream.state
+        self.random = stream.random
+        return stream
 
     def _choose(self, scored: list[tuple[float, int, float]]) -> int:
         """Index of a candidate drawn with probability proportional to its score."""

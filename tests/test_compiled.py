@@ -1,0 +1,113 @@
+"""Compiled staffing (clustersim.compiled) gives bit for bit the Python path's results.
+
+The Python staffing in TeamBuilder.staff is the reference; the compiled one must do the
+same arithmetic and draw the same random numbers, so that a run is the same whichever
+staffs a month. Each case runs a scenario twice, compiled on and off, and compares every
+output frame the fingerprints cover.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+from fingerprints import _frames
+
+from clustersim import compiled
+from clustersim.model import ClusterModel
+from clustersim.teams import TeamBuilder
+
+
+def test_the_twister_reproduces_pythons_random_across_several_twists() -> None:
+    source = random.Random(12345)
+    source.random()  # start part-way through a block of 624 words
+    reference = random.Random()
+    reference.setstate(source.getstate())
+    stream = compiled.TwisterStream(source)
+    draws = [stream.random() for _ in range(2_000)]  # 4,000 words: several twists
+    assert draws == [reference.random() for _ in range(2_000)]
+    stream.hand_back()
+    assert source.getstate() == reference.getstate()  # handed back exactly where it stopped
+    assert source.random() == reference.random()
+
+
+def run(scenario: str, compiled_on: bool, monkeypatch: pytest.MonkeyPatch, **overrides):
+    monkeypatch.setattr(TeamBuilder, "use_compiled", compiled_on)
+    calls = {"compiled": 0}
+    original = TeamBuilder._staff_compiled
+
+    def counting(self, order, lead):
+        calls["compiled"] += 1
+        return original(self, order, lead)
+
+    monkeypatch.setattr(TeamBuilder, "_staff_compiled", counting)
+    model = ClusterModel(scenario, seed=overrides.pop("seed", 11), **overrides)
+    model.run()
+    return _frames(model), calls["compiled"]
+
+
+CASES = {
+    # dynamic ties, strangers searched within an hour
+    "baseline": ("baseline", {"firms.count": 120, "steps": 24}),
+    # fixed networks: designated cooperators, phases split over several members
+    "static": ("static", {"firms.count": 120, "steps": 24}),
+    # crisis response: more strangers, weighted more (per-firm arrays)
+    "response": ("covid_demand_drop", {"firms.count": 120, "steps": 48, "response.enabled": True}),
+    # brokers: Python months (partner hooks) between compiled ones, one random stream
+    "brokers": ("danish_brokers", {"firms.count": 120, "steps": 24, "policies[0].start": 4,
+                                   "policies[0].duration": 8}),
+    # no stranger search, phases never split
+    "no_search": ("baseline", {"firms.count": 100, "steps": 18, "teams.random_search": 0,
+                               "teams.split_phases": False, "seed": 3}),
+    # a programme without partner hooks (grants): compiled in every month
+    "grants": ("challenge_grants", {"firms.count": 120, "steps": 30, "policies[0].start": 2}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_compiled_staffing_gives_the_python_results_bit_for_bit(
+    case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario, overrides = CASES[case]
+    python, python_calls = run(scenario, False, monkeypatch, **dict(overrides))
+    fast, fast_calls = run(scenario, True, monkeypatch, **dict(overrides))
+    assert python_calls == 0 and fast_calls > 100  # each path really ran
+    for name, frame in python.items():
+        pd.testing.assert_frame_equal(fast[name], frame, check_exact=True, obj=name)
+
+
+def test_partner_hooks_and_the_dependence_cap_keep_the_python_path(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Programmes that add partner candidates (brokers, hub databases) and the dependence
+    cap take part in partner choice from Python: in those months the builder does not
+    compile, and the run is still the same one."""
+    model = ClusterModel("danish_brokers", seed=2, **{"firms.count": 80, "steps": 3,
+                                                      "policies[0].start": 1})
+    model.run()
+    assert model.teams.hooks.partner_candidates and model.teams._compiled is None
+    model = ClusterModel("baseline", seed=2, **{"firms.count": 80, "steps": 2,
+                                                "firms.dependence_cap": 0.3})
+    model.run()
+    assert model.teams._compiled is None
+
+
+def test_a_month_hands_the_random_stream_back_even_when_it_fails(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = ClusterModel("baseline", seed=4, **{"firms.count": 60, "steps": 3})
+    model.step()
+    reference = random.Random()
+    reference.setstate(model.random.getstate())
+
+    def broken(self, order, lead):
+        self.random()  # one draw from the taken-over stream, then a failure
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(TeamBuilder, "_staff_compiled", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        model.step()
+    reference.random()
+    assert np.array_equal(model.random.getstate()[1], reference.getstate()[1])

@@ -69,6 +69,92 @@ def next_random(state):
     return (a * 67108864.0 + b) * (1.0 / 9007199254740992.0)
 
 
+@njit(cache=True)
+def _randbelow(state, n):
+    """CPython's ``Random._randbelow_with_getrandbits(n)`` for 1 <= n < 2**32."""
+    k = 0
+    while n >> k:
+        k += 1
+    r = _genrand_uint32(state) >> (32 - k)  # getrandbits(k), k <= 32
+    while r >= n:
+        r = _genrand_uint32(state) >> (32 - k)
+    return r
+
+
+@njit(cache=True)
+def _sample(state, population, k, out, spare):
+    """``random.sample(population, k)`` of CPython 3.11 into ``out[:k]`` (same draws, same
+    order); ``spare``: scratch space of at least ``len(population)``."""
+    n = population.size
+    setsize = 21
+    if k > 5:
+        setsize += 4 ** math.ceil(math.log(k * 3) / math.log(4))
+    if n <= setsize:
+        for i in range(n):
+            spare[i] = population[i]
+        for i in range(k):
+            j = _randbelow(state, n - i)
+            out[i] = spare[j]
+            spare[j] = spare[n - i - 1]
+    else:
+        selected = np.zeros(n, dtype=np.bool_)
+        for i in range(k):
+            j = _randbelow(state, n)
+            while selected[j]:
+                j = _randbelow(state, n)
+            selected[j] = True
+            out[i] = population[j]
+
+
+@njit(cache=True)
+def python_hypot(dx, dy):
+    """``math.hypot(dx, dy)`` as CPython 3.11 computes it (vector_norm): numba's and
+    numpy's hypot differ from it in the last bit now and then."""
+    a = abs(dx)
+    b = abs(dy)
+    largest = a if a > b else b
+    if largest == 0.0 or math.isinf(largest) or math.isnan(a) or math.isnan(b):
+        return math.hypot(dx, dy)
+    _, max_e = math.frexp(largest)
+    if max_e < -1023:  # subnormal distances: never between two firms
+        return math.hypot(dx, dy)
+    split = 134217729.0  # 2**27 + 1
+    scale = math.ldexp(1.0, -max_e)
+    csum, frac1, frac2, frac3 = 1.0, 0.0, 0.0, 0.0
+    for value in (a, b):
+        x = value * scale
+        t = x * split
+        hi = t - (t - x)
+        lo = x - hi
+        x = hi * hi
+        old = csum
+        csum += x
+        frac1 += (old - csum) + x
+        x = 2.0 * hi * lo
+        old = csum
+        csum += x
+        frac2 += (old - csum) + x
+        frac3 += lo * lo
+    h = math.sqrt(csum - 1.0 + (frac1 + frac2 + frac3))
+    t = h * split
+    hi = t - (t - h)
+    lo = h - hi
+    x = -hi * hi
+    old = csum
+    csum += x
+    frac1 += (old - csum) + x
+    x = -2.0 * hi * lo
+    old = csum
+    csum += x
+    frac2 += (old - csum) + x
+    x = -lo * lo
+    old = csum
+    csum += x
+    frac3 += (old - csum) + x
+    x = csum - 1.0 + (frac1 + frac2 + frac3)
+    return (h + x / (2.0 * h)) / scale
+
+
 class TwisterStream:
     """A ``random.Random``'s stream, taken over for a while and then handed back."""
 
@@ -108,10 +194,19 @@ def _hood_pick(cells_keys, cells_start, cells_end, members, key0, pick_index):
 
 
 @njit(cache=True)
-def _is_partner(part_offsets, part_ids, lead, c):
+def _tie(part_offsets, part_ids, lead, c):
+    """Index of the tie (lead, c) in ``part_ids``, or -1."""
     lo, hi = part_offsets[lead], part_offsets[lead + 1]
     slot = lo + np.searchsorted(part_ids[lo:hi], c)
-    return slot < hi and part_ids[slot] == c
+    return slot if slot < hi and part_ids[slot] == c else -1
+
+
+@njit(cache=True)
+def _listed(scratch_firm, count, c):
+    for j in range(count):  # noqa: SIM110 (a plain loop compiles; a generator in any() does not)
+        if scratch_firm[j] == c:
+            return True
+    return False
 
 
 @njit(cache=True)
@@ -138,15 +233,21 @@ def staff_order(rng, lead, phases, work, duration, free, capability, cover_thres
                 pool_firm, pool_weight, pool_offsets, n_phases,
                 search, search_chance, search_draws, stranger_weight, x, y, r2, scale,
                 cell_km, cell_phase_offsets, cells_keys, cells_start, cells_end, cell_members,
-                part_offsets, part_ids, max_split, eps,
-                out_firm, out_phase, out_take, scratch_firm, scratch_weight, scratch_avail):
-    """Staff one order for ``lead`` as :meth:`TeamBuilder.staff` does (no hooks, no cap).
+                part_offsets, part_ids, part_trust, alive, trust_base, speed, proximity_hours,
+                n_tables, tab_group, tab_row_base, tab_offsets, tab_firms, tab_sampled,
+                tab_reach_base, tab_reach, max_split, eps,
+                out_firm, out_phase, out_take, scratch_firm, scratch_weight, scratch_avail,
+                sample_out, sample_spare, offer_firm, offer_table):
+    """Staff one order for ``lead`` as :meth:`TeamBuilder.staff` does (no partner weights,
+    no dependence cap; partner-candidate sources as :class:`~clustersim.hooks.CandidateTable`).
 
-    Writes the assignments to ``out_*`` and returns (outcome, assignments, failed phase,
-    strangers looked at). ``free`` is read, not changed (the caller commits a won order).
+    Writes the assignments to ``out_*`` and what sampling tables offered to ``offer_*``;
+    returns (outcome, assignments, failed phase, strangers looked at, offers). ``free`` is
+    read, not changed (the caller commits a won order).
     """
     n_out = 0
     strangers = 0
+    n_offers = 0
     lx = x[lead]
     ly = y[lead]
     for k in range(len(phases)):
@@ -185,22 +286,46 @@ def staff_order(rng, lead, phases, work, duration, free, capability, cover_thres
                 for _ in range(draws):
                     c, _total = _hood_pick(keys, starts, ends, cell_members, key0,
                                            int(next_random(rng) * size))
-                    if c == lead or _is_partner(part_offsets, part_ids, lead, c):
+                    if c == lead or _tie(part_offsets, part_ids, lead, c) >= 0:
                         continue
-                    seen = False
-                    for j in range(pooled, count):
-                        if scratch_firm[j] == c:
-                            seen = True
-                            break
-                    if seen:
+                    if _listed(scratch_firm[pooled:], count - pooled, c):
                         continue
                     d2 = (x[c] - lx) ** 2 + (y[c] - ly) ** 2
                     if d2 <= r2:
                         scratch_firm[count] = c
                         scratch_weight[count] = weight0 * math.exp(-math.sqrt(d2) * scale)
                         count += 1
+        # Candidates programmes add (CandidateTable), weighted like any tie partner.
+        for t in range(n_tables):
+            g = tab_group[t, lead]
+            if g < 0:
+                continue
+            row = tab_row_base[t] + g * n_phases + phase
+            first, last = tab_offsets[row], tab_offsets[row + 1]
+            picks = tab_firms[first:last]
+            if tab_sampled[t]:
+                wanted = tab_reach[tab_reach_base[t] + g]
+                reach = int(wanted)
+                if wanted > reach and next_random(rng) < wanted - reach:
+                    reach += 1
+                if picks.size > reach:
+                    _sample(rng, picks, reach, sample_out, sample_spare)
+                    picks = sample_out[:reach]
+                for c in picks:
+                    offer_firm[n_offers] = c
+                    offer_table[n_offers] = t
+                    n_offers += 1
+            for c in picks:
+                if (c != lead and not _listed(scratch_firm, count, c) and alive[c]
+                        and capability[c, phase] >= cover_threshold):
+                    slot = _tie(part_offsets, part_ids, lead, c)
+                    trust = part_trust[slot] if slot >= 0 else 0.0
+                    hours = python_hypot(x[c] - lx, y[c] - ly) / speed
+                    scratch_firm[count] = c
+                    scratch_weight[count] = (trust_base + trust) * math.exp(-hours / proximity_hours)
+                    count += 1
         if count == 0 and not lead_covers:
-            return NO_PARTNER, n_out, phase, strangers
+            return NO_PARTNER, n_out, phase, strangers, n_offers
         # Scores of those with free capacity, in candidate order.
         scored = 0
         for i in range(count):
@@ -214,7 +339,7 @@ def staff_order(rng, lead, phases, work, duration, free, capability, cover_thres
             scratch_avail[scored] = avail
             scored += 1
         if scored == 0:
-            return NO_CAPACITY, n_out, phase, strangers
+            return NO_CAPACITY, n_out, phase, strangers, n_offers
         for _pick in range(max_split):
             if scored == 0:
                 break
@@ -243,5 +368,5 @@ def staff_order(rng, lead, phases, work, duration, free, capability, cover_thres
             if need <= eps:
                 break
         if need > eps:
-            return NO_CAPACITY, n_out, phase, strangers
-    return STAFFED, n_out, -1, strangers
+            return NO_CAPACITY, n_out, phase, strangers, n_offers
+    return STAFFED, n_out, -1, strangers, n_offers

@@ -19,7 +19,10 @@ debugger) can always tell who added what.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 if TYPE_CHECKING:
     from clustersim.teams import Job
@@ -32,6 +35,25 @@ PartnerWeight = Callable[[int, int], float]
 InnovationFactor = Callable[["Job"], float]
 
 
+@dataclass
+class CandidateTable:
+    """A partner-candidate source as arrays, so that compiled staffing can use it.
+
+    For a lead and a phase the source offers the firms of row ``group[lead] × phases +
+    phase`` (``firms[offsets[row]:offsets[row + 1]]``; none when ``group[lead]`` is −1).
+    With ``reach``, it offers a sample of them, drawn exactly as ``random.sample`` draws
+    from ``model.random``: int(r) firms, one more with chance r − int(r) (r = ``reach`` of
+    the group), all of them when there are no more; ``remember(lead, picks)`` is then told
+    what was offered. A table must offer exactly what its source returns in that month.
+    """
+
+    group: np.ndarray
+    offsets: np.ndarray
+    firms: np.ndarray
+    reach: np.ndarray | None = None
+    remember: Callable[[int, list[int]], None] | None = None
+
+
 class MonthHooks:
     """The registered functions of each extension point, in registration order.
 
@@ -42,12 +64,19 @@ class MonthHooks:
 
     def __init__(self) -> None:
         self.partner_candidates: list[tuple[str, PartnerCandidates]] = []
+        # for each source, a function giving this month's CandidateTable (or None)
+        self.candidate_tables: list[Callable[[], CandidateTable] | None] = []
         self.partner_weights: list[tuple[str, PartnerWeight]] = []
         self.innovation_chance: list[tuple[str, InnovationFactor]] = []
 
-    def add_partner_candidates(self, owner: str, source: PartnerCandidates) -> None:
-        """Offer extra candidates to lead firms (dynamic mode: fixed networks never look out)."""
+    def add_partner_candidates(self, owner: str, source: PartnerCandidates,
+                               table: Callable[[], CandidateTable] | None = None) -> None:
+        """Offer extra candidates to lead firms (dynamic mode: fixed networks never look out).
+
+        ``table``, when given, returns the same offers as arrays once a month, so that the
+        month's partner choice can run compiled (clustersim/compiled.py)."""
         self.partner_candidates.append((owner, source))
+        self.candidate_tables.append(table)
 
     def add_partner_weight(self, owner: str, weight: PartnerWeight) -> None:
         """Multiply the partner score of some candidates."""

@@ -243,9 +243,12 @@ class TeamBuilder:
         self._phase_index: dict[int, CellIndex] = {}
         self._index_pools(covers)
         self._compiled = None
-        if (self.use_compiled and self.dependence is None and not self.hooks.partner_candidates
-                and not self.hooks.partner_weights):
+        if (self.use_compiled and self.dependence is None and not self.hooks.partner_weights
+                and all(table is not None for table in self.hooks.candidate_tables)):
             self._prepare_compiled(firms, n, covers)
+        else:  # the Python path reads plain lists (see the module docstring)
+            self._pool_firm, self._pool_weight, self._pool_offsets = (
+                array.tolist() for array in self._pool_arrays)
         # Lead weights per segment: visible firms that cover one of its phases.
         employees = firms.employees[:n]
         spare = np.where(working, np.maximum(employees - firms.load[:n], 0.0), 0.0)
@@ -464,9 +467,6 @@ class TeamBuilder:
         order = np.argsort(key, kind="stable")
         self._pool_arrays = (dst[edge][order].astype(np.int64), weight[edge][order],
                              np.searchsorted(key[order], np.arange(n * phases + 1)))
-        self._pool_firm = self._pool_arrays[0].tolist()
-        self._pool_weight = self._pool_arrays[1].tolist()
-        self._pool_offsets = self._pool_arrays[2].tolist()
         self._phases = phases
 
     def _prepare_compiled(self, firms: FirmState, n: int, covers: np.ndarray) -> None:
@@ -478,6 +478,14 @@ class TeamBuilder:
         keys_all, starts_all, ends_all, members_all, offsets = [], [], [], [], [0]
         part_offsets = np.zeros(n + 1, dtype=np.int64)
         part_ids = np.zeros(0, dtype=np.int64)
+        part_trust = np.zeros(0)
+        if not self.static:  # tie partners, sorted per firm, with their trust
+            u, v, trust = self.model.ties.edges()
+            src, dst = np.concatenate([u, v]), np.concatenate([v, u])
+            order = np.argsort(src * n + dst)  # by firm, then partner (one int64 sort)
+            part_ids = dst[order].astype(np.int64)
+            part_trust = np.concatenate([trust, trust])[order]
+            part_offsets = np.searchsorted(src[order], np.arange(n + 1)).astype(np.int64)
         if search:
             done = 0
             for phase in range(phases):  # per phase, the cells of CellIndex, as flat arrays
@@ -496,11 +504,6 @@ class TeamBuilder:
                 members_all.append(members[order])
                 done += len(members)
                 offsets.append(offsets[-1] + len(first))
-            u, v, _ = self.model.ties.edges()
-            src, dst = np.concatenate([u, v]), np.concatenate([v, u])
-            order = np.lexsort((dst, src))
-            part_ids = dst[order].astype(np.int64)
-            part_offsets = np.searchsorted(src[order], np.arange(n + 1)).astype(np.int64)
         else:
             offsets = [0] * (phases + 1)
 
@@ -512,9 +515,13 @@ class TeamBuilder:
                  else np.asarray(self.search_draws, dtype=np.int64))
         weight = (np.full(n, self.trust_base) if self.stranger_weight is None
                   else np.asarray(self.stranger_weight, dtype=np.float64))
+        tables, table_arrays, widest = self._candidate_tables(n, phases)
         slots = phases * (1 + self.max_split)
         longest = int(np.diff(self._pool_arrays[2]).max()) if n else 0
-        scratch = longest + (int(draws.max()) if search and n else 0) + 1
+        scratch = longest + (int(draws.max()) if search and n else 0) + sum(widest) + 1
+        sampled = max([w for w, t in zip(widest, tables, strict=True) if t.reach is not None],
+                      default=0) + 1
+        offers = phases * sum(widest) + 1
         self._compiled = {
             "free": np.asarray(self.free, dtype=np.float64),
             "capability": np.ascontiguousarray(firms.capability[:n], dtype=np.float64),
@@ -522,10 +529,15 @@ class TeamBuilder:
             "search": (search, np.asarray(self.search_chance, dtype=np.float64), draws, weight,
                        x, y, self.radius_km**2, 1.0 / (self.speed * cfg.proximity_hours), cell_km,
                        np.asarray(offsets, dtype=np.int64), flat(keys_all), flat(starts_all),
-                       flat(ends_all), flat(members_all), part_offsets, part_ids),
+                       flat(ends_all), flat(members_all), part_offsets, part_ids, part_trust,
+                       self._alive, self.trust_base, self.speed, self.proximity_hours,
+                       *table_arrays),
             "out": (np.zeros(slots, np.int64), np.zeros(slots, np.int64), np.zeros(slots)),
-            "scratch": (np.zeros(scratch, np.int64), np.zeros(scratch), np.zeros(scratch)),
+            "scratch": (np.zeros(scratch, np.int64), np.zeros(scratch), np.zeros(scratch),
+                        np.zeros(sampled, np.int64), np.zeros(sampled, np.int64),
+                        np.zeros(offers, np.int64), np.zeros(offers, np.int64)),
         }
+        self._tables = tables
         self.free = self._compiled["free"]
         arrays = self._compiled
         # staff_order's arguments after (rng, lead, phases, work, duration), in order
@@ -649,6 +661,35 @@ class TeamBuilder:
                 return assignments, LOST_NO_CAPACITY, max_hours
         return assignments, None, max_hours
 
+    def _candidate_tables(self, n: int, phases: int) -> tuple[list, tuple, list[int]]:
+        """This month's CandidateTables (none in static mode), as the kernel's flat arrays
+        (all tables' rows and firms concatenated), and each table's longest row."""
+        tables = [] if self.static else [make() for make in self.hooks.candidate_tables]
+        group = np.full((len(tables), n), -1, dtype=np.int64)
+        row_base, offsets, firms, reach_base, reach = [], [], [], [], []
+        rows = done = reach_done = 0
+        widest = []
+        for t, table in enumerate(tables):
+            group[t, : len(table.group)] = table.group[:n]
+            row_base.append(rows)
+            offsets.append(table.offsets[:-1] + done)
+            firms.append(table.firms)
+            rows += len(table.offsets) - 1
+            done += len(table.firms)
+            reach_base.append(reach_done)
+            if table.reach is not None:
+                reach.append(table.reach)
+                reach_done += len(table.reach)
+            widest.append(int(np.diff(table.offsets).max()) if len(table.offsets) > 1 else 0)
+        offsets.append(np.array([done]))
+        arrays = (len(tables), group, np.asarray(row_base, dtype=np.int64),
+                  np.concatenate(offsets).astype(np.int64),
+                  np.concatenate(firms).astype(np.int64) if firms else np.zeros(0, np.int64),
+                  np.array([t.reach is not None for t in tables], dtype=np.bool_),
+                  np.asarray(reach_base, dtype=np.int64),
+                  np.concatenate(reach).astype(np.float64) if reach else np.zeros(0))
+        return tables, arrays, widest
+
     def _staff_compiled(self, order: Order, lead: int
                         ) -> tuple[list[tuple[int, int, float]], str | None, float]:
         """:meth:`staff` through :func:`clustersim.compiled.staff_order` (same results)."""
@@ -656,9 +697,16 @@ class TeamBuilder:
         phases, work = order.phases, order.work  # tuples: cheap to hand to numba
         if type(phases) is not tuple or type(work) is not tuple:
             phases, work = tuple(phases), tuple(work)
-        outcome, count, failed, strangers = compiled.staff_order(
+        outcome, count, failed, strangers, offers = compiled.staff_order(
             self._stream_state, lead, phases, work, order.duration, *before, *after)
         self.strangers_searched += strangers
+        if offers:  # what sampling sources offered: they remember it (hub introductions)
+            offer_firm, offer_table = self._compiled["scratch"][5:7]
+            firms_offered, tables_offered = offer_firm[:offers].tolist(), offer_table[:offers].tolist()
+            for t, table in enumerate(self._tables):
+                if table.remember is not None:
+                    table.remember(lead, [c for c, u in zip(firms_offered, tables_offered,
+                                                            strict=True) if u == t])
         self.failed_phase = failed
         firms = out_firm[:count].tolist()
         assignments = list(zip(firms, out_phase[:count].tolist(), out_take[:count].tolist(),

@@ -8,6 +8,7 @@ output frame the fingerprints cover.
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -33,6 +34,31 @@ def test_the_twister_reproduces_pythons_random_across_several_twists() -> None:
     assert source.random() == reference.random()
 
 
+@pytest.mark.parametrize(("n", "k"), [(1, 1), (4, 2), (21, 5), (30, 3), (30, 6), (200, 7),
+                                    (5_000, 40), (100, 100)])
+def test_sampling_draws_as_random_sample(n: int, k: int) -> None:
+    """Both of random.sample's ways (a pool for small populations, a set of picks for
+    large ones) with the same draws, and the stream left where random.sample leaves it."""
+    source = random.Random(n * 1_000 + k)
+    reference = random.Random()
+    reference.setstate(source.getstate())
+    population = np.arange(10, 10 + 3 * n, 3, dtype=np.int64)
+    stream = compiled.TwisterStream(source)
+    out, spare = np.zeros(k, np.int64), np.zeros(n, np.int64)
+    for _ in range(3):
+        compiled._sample(stream.state, population, k, out, spare)
+        assert out.tolist() == reference.sample(population.tolist(), k)
+    assert stream.random() == reference.random()
+
+
+def test_python_hypot_is_math_hypot_to_the_last_bit() -> None:
+    rng = np.random.default_rng(3)
+    for scale in (1e-3, 1.0, 150.0, 1e6):
+        pairs = [*rng.uniform(-scale, scale, size=(20_000, 2)).tolist(), [0.0, 2.5], [0.0, 0.0]]
+        assert [compiled.python_hypot(a, b) for a, b in pairs] == [math.hypot(a, b)
+                                                                   for a, b in pairs]
+
+
 def run(scenario: str, compiled_on: bool, monkeypatch: pytest.MonkeyPatch, **overrides):
     monkeypatch.setattr(TeamBuilder, "use_compiled", compiled_on)
     calls = {"compiled": 0}
@@ -55,9 +81,18 @@ CASES = {
     "static": ("static", {"firms.count": 120, "steps": 24}),
     # crisis response: more strangers, weighted more (per-firm arrays)
     "response": ("covid_demand_drop", {"firms.count": 120, "steps": 48, "response.enabled": True}),
-    # brokers: Python months (partner hooks) between compiled ones, one random stream
+    # brokers: referrals and co-producers offered through a CandidateTable
     "brokers": ("danish_brokers", {"firms.count": 120, "steps": 24, "policies[0].start": 4,
                                    "policies[0].duration": 8}),
+    # hubs: capability databases sampled (random.sample) through a CandidateTable
+    "hubs": ("factor_hubs", {"firms.count": 150, "steps": 24, "policies[0].start": 2}),
+    # ... short of money (service level < 1: a fractional reach, one more with a chance)
+    # and with large hubs (random.sample's other way, for populations above its set size)
+    "hubs_reach": ("factor_hubs", {"firms.count": 600, "steps": 14, "policies[0].start": 2,
+                                   "policies[0].count": 2, "policies[0].budget": 40,
+                                   "policies[0].fee": 0.1, "policies[0].join_rate": 0.08}),
+    # impannatore norms (partner weights): Python months between compiled ones, one stream
+    "norms": ("emilia_romagna", {"firms.count": 150, "steps": 20, "policies[1].start": 6}),
     # no stranger search, phases never split
     "no_search": ("baseline", {"firms.count": 100, "steps": 18, "teams.random_search": 0,
                                "teams.split_phases": False, "seed": 3}),
@@ -78,16 +113,19 @@ def test_compiled_staffing_gives_the_python_results_bit_for_bit(
         pd.testing.assert_frame_equal(fast[name], frame, check_exact=True, obj=name)
 
 
-def test_partner_hooks_and_the_dependence_cap_keep_the_python_path(
-    monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Programmes that add partner candidates (brokers, hub databases) and the dependence
-    cap take part in partner choice from Python: in those months the builder does not
-    compile, and the run is still the same one."""
-    model = ClusterModel("danish_brokers", seed=2, **{"firms.count": 80, "steps": 3,
-                                                      "policies[0].start": 1})
+def test_partner_weights_and_the_dependence_cap_keep_the_python_path() -> None:
+    """Partner weights (impannatore norms), a candidate source without a table and the
+    dependence cap take part in partner choice from Python: in those months the builder
+    does not compile (the cases above show the run is still the same one)."""
+    model = ClusterModel("emilia_romagna", seed=2, **{"firms.count": 80, "steps": 3})
     model.run()
-    assert model.teams.hooks.partner_candidates and model.teams._compiled is None
+    assert model.teams.hooks.partner_weights and model.teams._compiled is None
+    model = ClusterModel("baseline", seed=2, **{"firms.count": 80, "steps": 2})
+    model.step()
+    assert model.teams._compiled is not None
+    model.hooks.add_partner_candidates("test", lambda lead, phase: [])
+    model.step()
+    assert model.teams._compiled is None
     model = ClusterModel("baseline", seed=2, **{"firms.count": 80, "steps": 2,
                                                 "firms.dependence_cap": 0.3})
     model.run()

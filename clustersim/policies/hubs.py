@@ -15,6 +15,7 @@ on fees (and what they saved), so what the programme built persists or decays on
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,6 +29,7 @@ from clustersim.config.policies import (  # noqa: F401  (re-exported)
     Service,
 )
 from clustersim.cooperation import joining_factor
+from clustersim.hooks import CandidateTable
 from clustersim.policies import register
 from clustersim.policies.base import RECIPIENT_HUB, Policy
 from clustersim.ties import pair_key
@@ -101,7 +103,8 @@ class HubsPolicy(Policy):
         # The capability database adds co-members to a member lead's partner pool
         # (dynamic mode only: fixed networks never look beyond their borders).
         if "capability_database" in self.config.services:
-            model.hooks.add_partner_candidates(self.name, self._database_partners)
+            model.hooks.add_partner_candidates(self.name, self._database_partners,
+                                               self._database_table)
         # Watches delivered jobs for active use of the database; never changes innovation.
 
     # ------------------------------------------------------------------ every month
@@ -292,15 +295,37 @@ class HubsPolicy(Policy):
         if wanted > reach and random.random() < wanted - reach:
             reach += 1
         picks = pool if len(pool) <= reach else random.sample(pool, reach)
-        # Remember the introductions (co-members the lead has no tie with): a job
-        # delivered with one of them is active use of the hub.
+        self._remember_offers(lead, picks)
+        return picks
+
+    def _remember_offers(self, lead: int, picks: list[int]) -> None:
+        """Remember the introductions (co-members the lead has no tie with): a job
+        delivered with one of them is active use of the hub."""
         month = self.model.steps
         known = self.model.ties.partners.get(lead, ())
         offered = self._offered
         for c in picks:
             if c != lead and c not in known:
                 offered[pair_key(lead, c)] = month
-        return picks
+
+    def _database_table(self) -> CandidateTable:
+        """:meth:`_database_partners` as arrays for compiled staffing: one row group per hub
+        with a database, sampled to each hub's reach this month."""
+        f = self.model.firms
+        n, phases = f.n, f.phases
+        hub = f.hub[:n] - self._first
+        ready = [bool(lists) for lists in self._database]
+        group = np.where((hub >= 0) & (hub < len(self.hubs)), hub, -1).astype(np.int64)
+        group[group >= 0] = np.where(np.asarray(ready, dtype=bool)[group[group >= 0]],
+                                     group[group >= 0], -1)
+        lists = [self._database[k][p] if ready[k] else [] for k in range(len(self.hubs))
+                 for p in range(phases)]
+        sizes = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        offsets = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+        firms = np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=int(offsets[-1]))
+        reach = np.array([self.config.database_reach * h.service_level for h in self.hubs],
+                         dtype=np.float64)
+        return CandidateTable(group, offsets, firms, reach, self._remember_offers)
 
     # ------------------------------------------------------------------ active use
 

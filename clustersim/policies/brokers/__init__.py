@@ -72,7 +72,7 @@ class BrokersPolicy(Recruitment, Formation, StageGrants, Activities, Norms, Poli
         self._idle_phases: dict[int, dict[int, list[int]]] = {}  # network → phase → idle members
         self._rd_tags: set[str] = set()
         self._pool_index: dict[int, list[list[int]]] = {}
-        model.hooks.add_partner_candidates(self.name, self._pool)
+        model.hooks.add_partner_candidates(self.name, self._pool, self._pool_table)
         model.hooks.add_innovation_factor(self.name, self._innovation_boost)
         if config.norms and not model.static_mode:
             model.hooks.add_partner_weight(self.name, self._idle_weight)

@@ -9,11 +9,13 @@ candidates); joint R&D raises the innovation chance of members' joint jobs
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from clustersim.agents.firm import COVER_THRESHOLD
+from clustersim.hooks import CandidateTable
 
 if TYPE_CHECKING:
     from clustersim.teams import Job
@@ -116,6 +118,18 @@ class Activities:
                 else:
                     index[firm] = [have[p] + lists[p] for p in range(phases)]
         self._pool_index = index
+
+    def _pool_table(self) -> CandidateTable:
+        """:meth:`_pool` as arrays for compiled staffing: one row group per lead listed."""
+        n, phases = self.model.firms.n, self.model.firms.phases
+        group = np.full(n, -1, dtype=np.int64)
+        leads = [lead for lead in self._pool_index if lead < n]
+        group[leads] = np.arange(len(leads))
+        lists = [self._pool_index[lead][p] for lead in leads for p in range(phases)]
+        sizes = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        offsets = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+        firms = np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=int(offsets[-1]))
+        return CandidateTable(group, offsets, firms)
 
     def _pool(self, lead: int, phase: int) -> list[int]:
         """Pool source: fellow clients, co-producers and (norms) idle co-members covering ``phase``."""

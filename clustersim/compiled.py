@@ -23,6 +23,16 @@ import random
 import numpy as np
 from numba import njit
 
+
+def _compiled(function):
+    """``numba.njit``, cached on disk (``__pycache__`` beside this file, else numba's
+    user-wide cache) so that each process does not compile again; uncached where no cache
+    directory is writable (numba refuses to decorate then), which only costs compile time."""
+    try:
+        return njit(cache=True)(function)
+    except RuntimeError:
+        return njit(function)
+
 _N = 624
 _M = 397
 _MATRIX_A = 0x9908B0DF
@@ -34,7 +44,7 @@ _MASK32 = 0xFFFFFFFF
 STAFFED, NO_PARTNER, NO_CAPACITY = 0, 1, 2
 
 
-@njit(cache=True)
+@_compiled
 def _twist(mt):
     for kk in range(_N - _M):
         y = (mt[kk] & _UPPER) | (mt[kk + 1] & _LOWER)
@@ -46,7 +56,7 @@ def _twist(mt):
     mt[_N - 1] = mt[_M - 1] ^ (y >> 1) ^ (_MATRIX_A if y & 1 else 0)
 
 
-@njit(cache=True)
+@_compiled
 def _genrand_uint32(state):
     """state[:624]: the twister's words; state[624]: the index of the next one."""
     if state[_N] >= _N:
@@ -61,7 +71,7 @@ def _genrand_uint32(state):
     return y & _MASK32
 
 
-@njit(cache=True)
+@_compiled
 def next_random(state):
     """The next ``random.random()`` of the stream in ``state``: a float in [0, 1)."""
     a = _genrand_uint32(state) >> 5
@@ -69,7 +79,7 @@ def next_random(state):
     return (a * 67108864.0 + b) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True)
+@_compiled
 def _randbelow(state, n):
     """CPython's ``Random._randbelow_with_getrandbits(n)`` for 1 <= n < 2**32."""
     k = 0
@@ -81,7 +91,7 @@ def _randbelow(state, n):
     return r
 
 
-@njit(cache=True)
+@_compiled
 def _sample(state, population, k, out, spare):
     """``random.sample(population, k)`` of CPython 3.11 into ``out[:k]`` (same draws, same
     order); ``spare``: scratch space of at least ``len(population)``."""
@@ -106,7 +116,7 @@ def _sample(state, population, k, out, spare):
             out[i] = population[j]
 
 
-@njit(cache=True)
+@_compiled
 def python_hypot(dx, dy):
     """``math.hypot(dx, dy)`` as CPython 3.11 computes it (vector_norm): numba's and
     numpy's hypot differ from it in the last bit now and then."""
@@ -175,7 +185,7 @@ class TwisterStream:
 # ----------------------------------------------------------------------- staffing
 
 
-@njit(cache=True)
+@_compiled
 def _hood_pick(cells_keys, cells_start, cells_end, members, key0, pick_index):
     """The ``pick_index``-th member of the 3 × 3 cells around ``key0`` (in the order of
     :meth:`clustersim.region.CellIndex.neighbourhood`), or -1 (always for a ``pick_index``
@@ -193,7 +203,7 @@ def _hood_pick(cells_keys, cells_start, cells_end, members, key0, pick_index):
     return -1, total
 
 
-@njit(cache=True)
+@_compiled
 def _tie(part_offsets, part_ids, lead, c):
     """Index of the tie (lead, c) in ``part_ids``, or -1."""
     lo, hi = part_offsets[lead], part_offsets[lead + 1]
@@ -201,7 +211,7 @@ def _tie(part_offsets, part_ids, lead, c):
     return slot if slot < hi and part_ids[slot] == c else -1
 
 
-@njit(cache=True)
+@_compiled
 def _listed(scratch_firm, count, c):
     for j in range(count):  # noqa: SIM110 (a plain loop compiles; a generator in any() does not)
         if scratch_firm[j] == c:
@@ -209,7 +219,7 @@ def _listed(scratch_firm, count, c):
     return False
 
 
-@njit(cache=True)
+@_compiled
 def _available(free, out_firm, out_take, n_out, firm):
     """A firm's free capacity less what this order already gave it (``free − used``, with
     ``used`` summed in assignment order, as the Python code's dict does)."""
@@ -220,7 +230,7 @@ def _available(free, out_firm, out_take, n_out, firm):
     return free[firm] - used
 
 
-@njit(cache=True)
+@_compiled
 def _assign(out_firm, out_phase, out_take, n_out, firm, phase, take):
     out_firm[n_out] = firm
     out_phase[n_out] = phase
@@ -228,7 +238,7 @@ def _assign(out_firm, out_phase, out_take, n_out, firm, phase, take):
     return n_out + 1
 
 
-@njit(cache=True)
+@_compiled
 def staff_order(rng, lead, phases, work, duration, free, capability, cover_threshold,
                 pool_firm, pool_weight, pool_offsets, n_phases,
                 search, search_chance, search_draws, stranger_weight, x, y, r2, scale,

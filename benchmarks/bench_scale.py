@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/bench_scale.py          # 1,000, 10,000 and 100,000 firms, 5+ minutes
     python benchmarks/bench_scale.py --quick  # 1,000 and 10,000 firms, under a minute
+    python benchmarks/bench_scale.py --quick --python-staffing  # the same, partner choice in Python
 
 The configuration of the speed targets (benchmarks/README.md): dynamic network mode, a brokers
 and a hubs programme running from month 1 to the end (their budgets scaled with the
@@ -75,9 +76,12 @@ def vmhwm_mb() -> float:
         return kib / 2**20 if sys.platform == "darwin" else kib / 1024
 
 
-def child(n_firms: int, months: int) -> None:
+def child(n_firms: int, months: int, python_staffing: bool = False) -> None:
     """Build and step one model; print one JSON line with the timings."""
     from clustersim.model import ClusterModel
+    from clustersim.teams import TeamBuilder
+
+    TeamBuilder.use_compiled = not python_staffing  # same results either way
 
     class TimedModel(ClusterModel):
         def spin_up(self, months: int) -> None:
@@ -103,8 +107,10 @@ def child(n_firms: int, months: int) -> None:
     }))
 
 
-def run_child(n_firms: int, months: int) -> dict:
+def run_child(n_firms: int, months: int, python_staffing: bool = False) -> dict:
     command = [sys.executable, __file__, "--child", str(n_firms), str(months)]
+    if python_staffing:
+        command.append("--python-staffing")
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         sys.exit(f"{n_firms:,} firms failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
@@ -134,22 +140,27 @@ def fitted_exponent(sizes: list[int], seconds: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1,000 and 10,000 firms only")
+    parser.add_argument("--python-staffing", action="store_true",
+                        help="partner choice in Python (the reference) instead of compiled: "
+                             "same results, to measure what compiling gains")
     parser.add_argument("--child", nargs=2, type=int, metavar=("FIRMS", "MONTHS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child)
+        child(*args.child, python_staffing=args.python_staffing)
         return
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
     print("clustersim scale benchmark" + (" (--quick)" if args.quick else ""))
     print("\n".join(platform_lines()))
     print("config  dynamic mode; brokers and hubs from month 1; metrics every month; firm "
           "table and network snapshot at month 0 and the last month; seed 1")
+    print("staff   partner choice " + ("in Python (--python-staffing)" if args.python_staffing
+                                       else "compiled (clustersim/compiled.py)"))
     print()
     started = time.perf_counter()
     rows = []
     for n_firms, months in sizes:
-        res = run_child(n_firms, months)
+        res = run_child(n_firms, months, args.python_staffing)
         bolt = bench_boltzmann(n_firms, boltzmann_steps(n_firms))
         res["bolt_per_cpu"] = bolt.agent_months_per_cpu_s
         res["bolt_steps"] = bolt.months

@@ -69,6 +69,22 @@ class Region:
         return math.hypot(x1 - x2, y1 - y2) / self.speed_kmh
 
 
+def cell_arrays(x: np.ndarray, y: np.ndarray, members: np.ndarray, cell_km: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``members`` bucketed in square cells ``cell_km`` wide, as flat arrays: each occupied
+    cell's key (``cx × 1,000,003 + cy``, ascending), where its members start and end in the
+    members sorted by cell (ascending firm order within a cell), and those sorted members."""
+    cx = np.floor(x[members] / cell_km).astype(np.int64)
+    cy = np.floor(y[members] / cell_km).astype(np.int64)
+    keys = cx * 1_000_003 + cy
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]) \
+        if len(sorted_keys) else np.zeros(0, dtype=np.int64)
+    ends = np.r_[starts[1:], len(sorted_keys)].astype(np.int64)
+    return sorted_keys[starts], starts, ends, members[order]
+
+
 class CellIndex:
     """Firms bucketed in square cells one search radius wide.
 
@@ -85,16 +101,10 @@ class CellIndex:
         self._cells: dict[int, list[int]] = {}
         if len(members) == 0:
             return
-        cx = np.floor(x[members] / self.cell_km).astype(np.int64)
-        cy = np.floor(y[members] / self.cell_km).astype(np.int64)
-        keys = cx * 1_000_003 + cy
-        order = np.argsort(keys, kind="stable")
-        sorted_keys = keys[order]
-        sorted_members = members[order]
-        starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-        ends = np.r_[starts[1:], len(sorted_keys)]
+        keys, starts, ends, sorted_members = cell_arrays(x, y, members, self.cell_km)
         self._cells: dict[int, list[int]] = {
-            int(sorted_keys[s]): sorted_members[s:e].tolist() for s, e in zip(starts, ends, strict=True)
+            key: sorted_members[s:e].tolist()
+            for key, s, e in zip(keys.tolist(), starts.tolist(), ends.tolist(), strict=True)
         }
 
     def cell_of(self, x: float, y: float) -> tuple[int, int]:

@@ -44,7 +44,7 @@ from clustersim import compiled
 from clustersim.agents.firm import COVER_THRESHOLD
 from clustersim.cooperation import openness
 from clustersim.market import Order
-from clustersim.region import CellIndex
+from clustersim.region import CellIndex, cell_arrays
 from clustersim.ties import pair_key
 
 if TYPE_CHECKING:
@@ -490,20 +490,13 @@ class TeamBuilder:
             done = 0
             for phase in range(phases):  # per phase, the cells of CellIndex, as flat arrays
                 members = np.flatnonzero(self._alive & covers[:, phase])
-                cx = np.floor(x[members] / cell_km).astype(np.int64)
-                cy = np.floor(y[members] / cell_km).astype(np.int64)
-                keys = cx * 1_000_003 + cy
-                order = np.argsort(keys, kind="stable")
-                sorted_keys = keys[order]
-                first = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]) \
-                    if len(sorted_keys) else np.zeros(0, dtype=np.int64)
-                last = np.r_[first[1:], len(sorted_keys)].astype(np.int64)
-                keys_all.append(sorted_keys[first])
-                starts_all.append(first + done)
-                ends_all.append(last + done)
-                members_all.append(members[order])
+                keys, starts, ends, in_cells = cell_arrays(x, y, members, cell_km)
+                keys_all.append(keys)
+                starts_all.append(starts + done)
+                ends_all.append(ends + done)
+                members_all.append(in_cells)
                 done += len(members)
-                offsets.append(offsets[-1] + len(first))
+                offsets.append(offsets[-1] + len(keys))
         else:
             offsets = [0] * (phases + 1)
 

@@ -1,10 +1,10 @@
 """Compiled staffing (numba): the per-order partner choice of docs/ODD.md §7.2 at C speed.
 
 :class:`clustersim.teams.TeamBuilder` staffs an order with :meth:`~TeamBuilder.staff`, in
-plain Python. When nothing outside the builder takes part in partner choice (no programme
-adds candidates or weights through the hooks, no dependence cap), it calls
-:func:`staff_order` here instead, which does the same arithmetic in the same order and
-draws the same random numbers: results are bit for bit those of the Python code, so the
+plain Python. In months without partner weights or a dependence cap, whose partner-candidate
+sources all give a :class:`~clustersim.hooks.CandidateTable`, it calls :func:`staff_order`
+here instead, which does the same arithmetic in the same order and draws the same random
+numbers: results are bit for bit those of the Python code, so the
 two paths can alternate month by month (a programme starting, say) without changing a
 run. ``tests/test_compiled.py`` holds them equal.
 
@@ -23,6 +23,8 @@ import random
 import numpy as np
 from numba import njit
 
+from clustersim.region import CELL_KEY_STRIDE
+
 
 def _compiled(function):
     """``numba.njit``, cached on disk (``__pycache__`` beside this file, else numba's
@@ -32,6 +34,7 @@ def _compiled(function):
         return njit(cache=True)(function)
     except RuntimeError:
         return njit(function)
+
 
 _N = 624
 _M = 397
@@ -193,7 +196,7 @@ def _hood_pick(cells_keys, cells_start, cells_end, members, key0, pick_index):
     total = 0
     for dx in (-1, 0, 1):
         for dy in (-1, 0, 1):
-            key = key0 + dx * 1_000_003 + dy
+            key = key0 + dx * CELL_KEY_STRIDE + dy
             slot = np.searchsorted(cells_keys, key)
             if slot < cells_keys.size and cells_keys[slot] == key:
                 size = cells_end[slot] - cells_start[slot]
@@ -287,7 +290,7 @@ def staff_order(rng, lead, phases, work, duration, free, capability, cover_thres
             keys = cells_keys[base:stop]
             starts = cells_start[base:stop]
             ends = cells_end[base:stop]
-            key0 = math.floor(lx / cell_km) * 1_000_003 + math.floor(ly / cell_km)
+            key0 = math.floor(lx / cell_km) * CELL_KEY_STRIDE + math.floor(ly / cell_km)
             size = _hood_pick(keys, starts, ends, cell_members, key0, -1)[1]
             if size > 0:
                 draws = search_draws[lead]

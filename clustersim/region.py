@@ -69,14 +69,18 @@ class Region:
         return math.hypot(x1 - x2, y1 - y2) / self.speed_kmh
 
 
+# A cell (cx, cy) is stored under the key cx × CELL_KEY_STRIDE + cy.
+CELL_KEY_STRIDE = 1_000_003
+
+
 def cell_arrays(x: np.ndarray, y: np.ndarray, members: np.ndarray, cell_km: float
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``members`` bucketed in square cells ``cell_km`` wide, as flat arrays: each occupied
-    cell's key (``cx × 1,000,003 + cy``, ascending), where its members start and end in the
+    cell's key (``cx × CELL_KEY_STRIDE + cy``, ascending), where its members start and end in the
     members sorted by cell (ascending firm order within a cell), and those sorted members."""
     cx = np.floor(x[members] / cell_km).astype(np.int64)
     cy = np.floor(y[members] / cell_km).astype(np.int64)
-    keys = cx * 1_000_003 + cy
+    keys = cx * CELL_KEY_STRIDE + cy
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
     starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]) \
@@ -114,12 +118,12 @@ class CellIndex:
     def neighbourhood(self, x: float, y: float) -> list[int]:
         """Members in the 3 × 3 cells around (x, y): a superset of those within one radius."""
         cx, cy = self.cell_of(x, y)
-        key = cx * 1_000_003 + cy
+        key = cx * CELL_KEY_STRIDE + cy
         hood = self._hoods.get(key)
         if hood is None:
             hood = []
             for dx in (-1, 0, 1):
                 for dy in (-1, 0, 1):
-                    hood.extend(self._cells.get((cx + dx) * 1_000_003 + (cy + dy), ()))
+                    hood.extend(self._cells.get((cx + dx) * CELL_KEY_STRIDE + (cy + dy), ()))
             self._hoods[key] = hood
         return hood

@@ -203,7 +203,7 @@ class TeamBuilder:
     def __init__(self, model: ClusterModel):
         self.model = model
         self.random = model.random.random  # every draw of the month's order loop
-        self._compiled: dict | None = None  # this month's arrays for compiled staffing
+        self._compiled: tuple | None = None  # this month's arguments of compiled staffing
         self.hooks = model.hooks  # partner candidates and weights programmes add (docs/hooks.md)
         self.failed_phase = -1  # the phase the last failed staffing attempt could not fill
         self.strangers_searched = 0  # strangers looked at this month (docs/ODD.md §8)
@@ -515,30 +515,23 @@ class TeamBuilder:
         sampled = max([w for w, t in zip(widest, tables, strict=True) if t.reach is not None],
                       default=0) + 1
         offers = phases * sum(widest) + 1
-        self._compiled = {
-            "free": np.asarray(self.free, dtype=np.float64),
-            "capability": np.ascontiguousarray(firms.capability[:n], dtype=np.float64),
-            "pool": self._pool_arrays,
-            "search": (search, np.asarray(self.search_chance, dtype=np.float64), draws, weight,
-                       x, y, self.radius_km**2, 1.0 / (self.speed * cfg.proximity_hours), cell_km,
-                       np.asarray(offsets, dtype=np.int64), flat(keys_all), flat(starts_all),
-                       flat(ends_all), flat(members_all), part_offsets, part_ids, part_trust,
-                       self._alive, self.trust_base, self.speed, self.proximity_hours,
-                       *table_arrays),
-            "out": (np.zeros(slots, np.int64), np.zeros(slots, np.int64), np.zeros(slots)),
-            "scratch": (np.zeros(scratch, np.int64), np.zeros(scratch), np.zeros(scratch),
-                        np.zeros(sampled, np.int64), np.zeros(sampled, np.int64),
-                        np.zeros(offers, np.int64), np.zeros(offers, np.int64)),
-        }
-        self._tables = tables
-        self.free = self._compiled["free"]
-        arrays = self._compiled
+        out = (np.zeros(slots, np.int64), np.zeros(slots, np.int64), np.zeros(slots))
+        self._offers = (np.zeros(offers, np.int64), np.zeros(offers, np.int64))
+        self.free = np.asarray(self.free, dtype=np.float64)
         # staff_order's arguments after (rng, lead, phases, work, duration), in order
-        self._compiled_args = (
-            (arrays["free"], arrays["capability"], COVER_THRESHOLD, *arrays["pool"], self._phases,
-             *arrays["search"], self.max_split, _EPS),
-            (*arrays["out"], *arrays["scratch"]),
-            arrays["out"])
+        self._compiled = (
+            (self.free, np.ascontiguousarray(firms.capability[:n], dtype=np.float64),
+             COVER_THRESHOLD, *self._pool_arrays, self._phases,
+             search, np.asarray(self.search_chance, dtype=np.float64), draws, weight,
+             x, y, self.radius_km**2, 1.0 / (self.speed * cfg.proximity_hours), cell_km,
+             np.asarray(offsets, dtype=np.int64), flat(keys_all), flat(starts_all),
+             flat(ends_all), flat(members_all), part_offsets, part_ids, part_trust,
+             self._alive, self.trust_base, self.speed, self.proximity_hours,
+             *table_arrays, self.max_split, _EPS),
+            (*out, np.zeros(scratch, np.int64), np.zeros(scratch), np.zeros(scratch),
+             np.zeros(sampled, np.int64), np.zeros(sampled, np.int64), *self._offers),
+            out)
+        self._tables = tables
 
     def candidates(self, lead: int, phase: int) -> tuple[list[int], list[float]]:
         """Firms the lead can ask to do ``phase``, each once, with their trust × proximity weight.
@@ -686,7 +679,7 @@ class TeamBuilder:
     def _staff_compiled(self, order: Order, lead: int
                         ) -> tuple[list[tuple[int, int, float]], str | None, float]:
         """:meth:`staff` through :func:`clustersim.compiled.staff_order` (same results)."""
-        before, after, (out_firm, out_phase, out_take) = self._compiled_args
+        before, after, (out_firm, out_phase, out_take) = self._compiled
         phases, work = order.phases, order.work  # tuples: cheap to hand to numba
         if type(phases) is not tuple or type(work) is not tuple:
             phases, work = tuple(phases), tuple(work)
@@ -694,7 +687,7 @@ class TeamBuilder:
             self._stream_state, lead, phases, work, order.duration, *before, *after)
         self.strangers_searched += strangers
         if offers:  # what sampling sources offered: they remember it (hub introductions)
-            offer_firm, offer_table = self._compiled["scratch"][5:7]
+            offer_firm, offer_table = self._offers
             firms_offered, tables_offered = offer_firm[:offers].tolist(), offer_table[:offers].tolist()
             for t, table in enumerate(self._tables):
                 if table.remember is not None:

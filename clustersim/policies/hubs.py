@@ -313,11 +313,12 @@ class HubsPolicy(Policy):
         with a database, sampled to each hub's reach this month."""
         f = self.model.firms
         n, phases = f.n, f.phases
-        hub = f.hub[:n] - self._first
         ready = [bool(lists) for lists in self._database]
-        group = np.where((hub >= 0) & (hub < len(self.hubs)), hub, -1).astype(np.int64)
-        group[group >= 0] = np.where(np.asarray(ready, dtype=bool)[group[group >= 0]],
-                                     group[group >= 0], -1)
+        k = f.hub[:n] - self._first  # the lead's hub in this programme (as _database_partners)
+        own = (k >= 0) & (k < len(self.hubs))
+        has_database = np.zeros(n, dtype=bool)
+        has_database[own] = np.asarray(ready, dtype=bool)[k[own]]
+        group = np.where(has_database, k, -1).astype(np.int64)
         lists = [self._database[k][p] if ready[k] else [] for k in range(len(self.hubs))
                  for p in range(phases)]
         sizes = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))

@@ -383,3 +383,167 @@ def staff_order(rng, lead, phases, work, duration, free, capability, cover_thres
         if need > eps:
             return NO_CAPACITY, n_out, phase, strangers, n_offers
     return STAFFED, n_out, -1, strangers, n_offers
+
+
+# ----------------------------------------------------------------------- a month's orders
+
+# Outcome codes of staff_month per order (LOST_TO_WORLD: staffed, but the world won it).
+WON, LOST_TO_WORLD = 0, 3
+# Flags of staff_month per order.
+EARLY_OFFERED, EARLY_STAFFED = 1, 2
+
+
+@_compiled
+def _draw_lead(firms, cum, offsets, segment, u):
+    """:meth:`TeamBuilder.draw_lead` on flat pools: bisect_right in the segment's slice."""
+    lo, hi = offsets[segment], offsets[segment + 1]
+    if lo == hi or cum[hi - 1] <= 0:
+        return -1
+    slot = lo + np.searchsorted(cum[lo:hi], u * cum[hi - 1], side="right")
+    return firms[slot if slot < hi - 1 else hi - 1]
+
+
+@_compiled
+def _win_chance(segment, cap, team_knowledge, novelty, benchmark, knowledge_weight, steepness):
+    """:meth:`clustersim.market.Market.win_probability`, same arithmetic."""
+    quality = cap + knowledge_weight * math.log(max(team_knowledge, 1e-9) / novelty[segment])
+    z = steepness * (quality - benchmark[segment])
+    return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+
+
+@_compiled
+def staff_month(first, rng, order_segment, order_offsets, order_phases, order_work,
+                order_duration, order_export, draws, early, lead_pools, export_pools,
+                early_pools, quality_bonus, knowledge, market, geometry, staff_before,
+                staff_after, results, assigned, offered, totals):
+    """The order loop of :meth:`clustersim.model.ClusterModel.form_teams` in dynamic mode,
+    from order ``first``: early offers, bids, staffing (:func:`staff_order`), the win draw
+    and the commitment of won orders' capacity, drawing what the Python loop draws in the
+    same order.
+
+    Per order it writes ``results`` (lead or -1, outcome, failed phase, flags, first
+    assignment and count in ``assigned``, longest travel hours); a won order's
+    assignments go to ``assigned`` (firm, phase, load), every offer sampling tables made
+    to ``offered`` (lead, firm, table). ``totals`` holds (strangers looked at,
+    assignments, offers) and is not reset here. Returns the next order to staff: it stops
+    early when ``assigned`` or ``offered`` might not hold another order's output.
+    """
+    res_lead, res_code, res_failed, res_flags, res_start, res_count, res_hours = results
+    month_firm, month_phase, month_take = assigned
+    offer_lead = offered[0]
+    novelty, benchmark, knowledge_weight, steepness = market
+    free, capability, x, y, speed = geometry  # the arrays staff_before holds too
+    out_firm = staff_after[0]
+    out_phase = staff_after[1]
+    out_take = staff_after[2]
+    room = out_firm.size  # most assignments one order can make
+    offer_room = staff_after[-2].size
+    n_orders = order_segment.size
+    o = first
+    while o < n_orders:
+        if totals[1] + room > month_firm.size or totals[2] + offer_room > offer_lead.size:
+            return o
+        segment = order_segment[o]
+        phases = order_phases[order_offsets[o]:order_offsets[o + 1]]
+        work = order_work[order_offsets[o]:order_offsets[o + 1]]
+        duration = order_duration[o]
+        lead = -1
+        outcome = NO_PARTNER
+        count = 0
+        failed = -1
+        flags = 0
+        bid = True
+        if early > 0 and not order_export[o]:
+            u0 = next_random(rng)
+            if u0 < early:
+                early_lead = _draw_lead(early_pools[0], early_pools[1], early_pools[2],
+                                        segment, u0 / early)
+                if early_lead >= 0:
+                    flags = EARLY_OFFERED
+                    lead = early_lead
+                    outcome, count, failed = _attempt(rng, lead, phases, work, duration,
+                                                      staff_before, staff_after, offered, totals)
+                    if outcome == STAFFED:
+                        flags = EARLY_OFFERED | EARLY_STAFFED
+                        bid = False
+        if bid:
+            for b in range(draws.shape[1]):
+                if order_export[o]:
+                    candidate = _draw_lead(export_pools[0], export_pools[1], export_pools[2],
+                                           segment, draws[o, b])
+                else:
+                    candidate = _draw_lead(lead_pools[0], lead_pools[1], lead_pools[2],
+                                           segment, draws[o, b])
+                if candidate < 0:
+                    break
+                lead = candidate
+                outcome, count, failed = _attempt(rng, lead, phases, work, duration,
+                                                  staff_before, staff_after, offered, totals)
+                if outcome == STAFFED:
+                    break
+        res_lead[o] = lead
+        res_failed[o] = failed
+        res_flags[o] = flags
+        res_count[o] = 0
+        res_hours[o] = 0.0
+        if lead < 0 or outcome != STAFFED:
+            res_code[o] = outcome
+            o += 1
+            continue
+        # The team's quality: mean capability (+ quality bonus) over assignments, and the
+        # mean knowledge of its distinct members (lead first, as the Python code's dict).
+        cap = 0.0
+        for a in range(count):
+            cap += capability[out_firm[a], out_phase[a]] + quality_bonus[out_firm[a]]
+        cap /= count
+        team_knowledge = knowledge[lead]
+        members = 1
+        hours = 0.0
+        for a in range(count):
+            firm = out_firm[a]
+            if firm == lead:
+                continue
+            hours = max(hours, python_hypot(x[firm] - x[lead], y[firm] - y[lead]) / speed)
+            seen = False
+            for e in range(a):
+                if out_firm[e] == firm:
+                    seen = True
+                    break
+            if not seen:
+                team_knowledge += knowledge[firm]
+                members += 1
+        team_knowledge /= members
+        if next_random(rng) >= _win_chance(segment, cap, team_knowledge, novelty, benchmark,
+                                           knowledge_weight, steepness):
+            res_code[o] = LOST_TO_WORLD
+            o += 1
+            continue
+        res_code[o] = WON
+        res_hours[o] = hours
+        res_start[o] = totals[1]
+        res_count[o] = count
+        for a in range(count):  # commit: the capacity is taken for the month's later orders
+            free[out_firm[a]] -= out_take[a]
+            month_firm[totals[1]] = out_firm[a]
+            month_phase[totals[1]] = out_phase[a]
+            month_take[totals[1]] = out_take[a]
+            totals[1] += 1
+        o += 1
+    return o
+
+
+@_compiled
+def _attempt(rng, lead, phases, work, duration, staff_before, staff_after, offered, totals):
+    """One lead tries to staff an order (:func:`staff_order`); what sampling tables offered
+    goes to ``offered`` (lead, firm, table). Returns (outcome, assignments, failed phase)."""
+    outcome, count, failed, strangers, offers = staff_order(
+        rng, lead, phases, work, duration, *staff_before, *staff_after)
+    totals[0] += strangers
+    offer_firm = staff_after[-2]
+    offer_table = staff_after[-1]
+    for i in range(offers):
+        offered[0][totals[2]] = lead
+        offered[1][totals[2]] = offer_firm[i]
+        offered[2][totals[2]] = offer_table[i]
+        totals[2] += 1
+    return outcome, count, failed

@@ -195,14 +195,16 @@ class Market:
         work = rng.lognormal(math.log(cfg.work_median), cfg.work_sigma, size=int(n_phases.sum()))
         durations = rng.integers(1, cfg.max_duration + 1, size=total)
         value_noise = rng.lognormal(0.0, 0.15, size=total)
-        bounds = np.r_[0, np.cumsum(n_phases)]
+        # Plain Python numbers from here (numpy scalars cost more than the arithmetic).
+        bounds = np.r_[0, np.cumsum(n_phases)].tolist()
         work_list = work.tolist()
+        price, phases_of = self.price.tolist(), self.segment_phases
         orders = []
-        for i, seg in enumerate(segments.tolist()):
+        for i, (seg, duration, noise) in enumerate(zip(segments.tolist(), durations.tolist(),
+                                                       value_noise.tolist(), strict=True)):
             w = tuple(work_list[bounds[i]:bounds[i + 1]])
-            orders.append(Order(seg, self.segment_phases[seg], w, int(durations[i]),
-                                float(self.price[seg] * sum(w) * value_noise[i] * premium),
-                                export))
+            orders.append(Order(seg, phases_of[seg], w, duration,
+                                price[seg] * sum(w) * noise * premium, export))
         return orders
 
     def win_probability(self, segment: int, mean_capability: float, team_knowledge: float) -> float:

@@ -24,12 +24,13 @@ import pandas as pd
 from clustersim import metrics, rivalry
 from clustersim.agents.firm import Firm, FirmState
 from clustersim.agents.institution import Institution
+from clustersim.compiled import EARLY_OFFERED, EARLY_STAFFED
 from clustersim.cooperation import draw_cooperation
 from clustersim.dependence import PartnerRevenue
 from clustersim.effects import Effects
 from clustersim.formal import FormalNetworks
 from clustersim.hooks import MonthHooks
-from clustersim.market import Market
+from clustersim.market import Market, Order
 from clustersim.policies import Policy, build_policies
 from clustersim.region import CellIndex, Region
 from clustersim.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
@@ -383,20 +384,25 @@ class ClusterModel(mesa.Model):
 
     def _form_teams(self, builder: TeamBuilder) -> None:
         """The order loop of :meth:`form_teams`."""
-        f = self.firms
         bids = self.scenario.teams.bids
-        draws = self.rng.random((len(self.orders), bids)).tolist()
-        month = self.month
-        month["orders"] += len(self.orders)
-        end_base = self.steps - 1
+        draws = self.rng.random((len(self.orders), bids))
+        self.month["orders"] += len(self.orders)
+        if builder.compiled_month:  # the same loop, compiled (clustersim/compiled.py)
+            for order, lead, reason, assignments, max_hours, failed, flags in builder.staff_month(
+                    self.orders, draws):
+                if flags & EARLY_OFFERED:
+                    self.month["early_orders"] += 1
+                self._book_order(order, lead, reason, assignments, max_hours, failed,
+                                 early_offer=bool(flags & EARLY_STAFFED))
+            return
         random = builder.random
         knowledge, capability = builder.knowledge, builder.capability
-        quality_bonus = f.quality_bonus
-        formal = f.formal_network
+        quality_bonus = self.firms.quality_bonus
         early = builder.early_notice
-        for order, uniforms in zip(self.orders, draws, strict=True):
+        for order, uniforms in zip(self.orders, draws.tolist(), strict=True):
             # The order is offered to up to `bids` leads in turn; the first that can staff it bids.
             lead, reason = -1, LOST_NO_PARTNER
+            assignments, max_hours = [], 0.0
             early_offer = False  # staffed on the early offer
             if early > 0 and not order.export:
                 # Market intelligence: informed firms hear of some orders first (§7.11).
@@ -404,7 +410,7 @@ class ClusterModel(mesa.Model):
                 if u0 < early:
                     early_lead = builder.draw_lead(order.segment, u0 / early, early=True)
                     if early_lead >= 0:
-                        month["early_orders"] += 1
+                        self.month["early_orders"] += 1
                         lead = early_lead
                         assignments, reason, max_hours = builder.staff(order, lead)
                         if reason is None:
@@ -420,45 +426,55 @@ class ClusterModel(mesa.Model):
                 assignments, reason, max_hours = builder.staff(order, lead)
                 if reason is None:
                     break
-            if lead < 0:
-                month["orders_lost_no_partner"] += 1
-                continue
-            if reason is None:
+            if lead >= 0 and reason is None:
                 members = list(dict.fromkeys([lead] + [a[0] for a in assignments]))
                 cap = sum(capability[firm][phase] + quality_bonus[firm]
                           for firm, phase, _ in assignments) / len(assignments)
                 team_knowledge = sum(knowledge[m] for m in members) / len(members)
                 if random() >= self.market.win_probability(order.segment, cap, team_knowledge):
                     reason = LOST_TO_WORLD
-            f.orders_led[lead] += 1
-            if reason is not None:
-                month[reason] += 1
-                f.orders_lost[lead] += 1
-                if reason == LOST_TO_WORLD:  # its product missed the trend (003:L1500-1503)
-                    f.failed_innovation[lead] = end_base + 1
-                if reason != LOST_TO_WORLD:
-                    missing = builder.failed_phase if builder.failed_phase >= 0 else order.phases[0]
-                    self._spinoff_sources.append((lead, missing))
-                continue
-            builder.commit(assignments)
-            if builder.dependence is not None:
-                builder.book_dependence(lead, assignments, order)
-            month["orders_won"] += 1
-            self.team_sizes.append(len(members))
-            for m in members[1:]:
-                f.orders_joined[m] += 1
-            job = Job(end=end_base + order.duration, segment=order.segment, lead=lead,
-                      members=members, assignments=assignments, value=order.value,
-                      max_hours=max_hours)
-            if len(self.formal_networks) and len(members) > 1:
-                self._record_formal_joint_work(job, [int(formal[m]) for m in members])
-            if order.export:
-                job.tags.add("export")
-                month["export_orders_won"] += 1
-            elif early_offer:
-                month["early_orders_won"] += 1
-            self.jobs.setdefault(job.end, []).append(job)
-            self.jobs_won.append(job)
+                else:
+                    builder.commit(assignments)
+                    if builder.dependence is not None:
+                        builder.book_dependence(lead, assignments, order)
+            self._book_order(order, lead, reason, assignments, max_hours, builder.failed_phase,
+                             early_offer)
+
+    def _book_order(self, order: Order, lead: int, reason: str | None,
+                    assignments: list[tuple[int, int, float]], max_hours: float,
+                    failed_phase: int, early_offer: bool) -> None:
+        """Count a staffed order's outcome; a won one (capacity committed) becomes a Job."""
+        f, month = self.firms, self.month
+        if lead < 0:
+            month[LOST_NO_PARTNER] += 1
+            return
+        f.orders_led[lead] += 1
+        if reason is not None:
+            month[reason] += 1
+            f.orders_lost[lead] += 1
+            if reason == LOST_TO_WORLD:  # its product missed the trend (003:L1500-1503)
+                f.failed_innovation[lead] = self.steps
+            else:
+                missing = failed_phase if failed_phase >= 0 else order.phases[0]
+                self._spinoff_sources.append((lead, missing))
+            return
+        members = list(dict.fromkeys([lead] + [a[0] for a in assignments]))
+        month["orders_won"] += 1
+        self.team_sizes.append(len(members))
+        for m in members[1:]:
+            f.orders_joined[m] += 1
+        job = Job(end=self.steps - 1 + order.duration, segment=order.segment, lead=lead,
+                  members=members, assignments=assignments, value=order.value,
+                  max_hours=max_hours)
+        if len(self.formal_networks) and len(members) > 1:
+            self._record_formal_joint_work(job, [int(f.formal_network[m]) for m in members])
+        if order.export:
+            job.tags.add("export")
+            month["export_orders_won"] += 1
+        elif early_offer:
+            month["early_orders_won"] += 1
+        self.jobs.setdefault(job.end, []).append(job)
+        self.jobs_won.append(job)
 
     def _record_formal_joint_work(self, job: Job, networks: list[int]) -> None:
         """Two members of one formal network in a team keep that network active."""

@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -199,6 +201,7 @@ class TeamBuilder:
     # Staff with clustersim.compiled when nothing outside the builder takes part in partner
     # choice; same results either way (tests/test_compiled.py sets it off to compare).
     use_compiled = True
+    MONTH_ROOM = 1 << 16  # assignments and offers a compiled month's buffers hold
 
     def __init__(self, model: ClusterModel):
         self.model = model
@@ -253,32 +256,39 @@ class TeamBuilder:
         employees = firms.employees[:n]
         spare = np.where(working, np.maximum(employees - firms.load[:n], 0.0), 0.0)
         visibility = employees ** cfg.lead_visibility_exponent * firms.visibility[:n] * working
-        self._lead_pool: dict[int, tuple[list[int], list[float]]] = {}
-        self._export_pool: dict[int, tuple[list[int], list[float]]] = {}
+        segments = len(model.market.segment_phases)
+        no_pool = (np.zeros(0, np.int64), np.zeros(0), np.zeros(segments + 1, np.int64))
+        self._lead_pools = {"domestic": no_pool, "export": no_pool, "early": no_pool}
+        self._lead_lists: dict[str, tuple[list, list, list]] = {}
         self.export_access = (model.export_access() if model.scenario.market.export_share > 0
                               else None)
         busy_weight = visibility * (0.25 + spare / np.maximum(employees, _EPS))
         self.early_notice, informed = model.early_notice()
         # Market intelligence: informed firms hear of some orders first.
-        self._early_pool = ({} if informed is None
-                            else self._segment_pools(informed & working, covers, busy_weight))
+        if informed is not None:
+            self._lead_pools["early"] = self._segment_pools(informed & working, covers, busy_weight)
         if self.static:
             self._covered = [np.flatnonzero(row).tolist() for row in covers]
             self._prepare_static_leads(covers, alive, employees, spare, visibility)
             return
-        self._lead_pool = self._segment_pools(alive, covers, busy_weight)
+        self._lead_pools["domestic"] = self._segment_pools(alive, covers, busy_weight)
         if self.export_access is not None:  # export orders: only firms with access lead
-            self._export_pool = self._segment_pools(alive & self.export_access, covers, busy_weight)
+            self._lead_pools["export"] = self._segment_pools(alive & self.export_access, covers,
+                                                             busy_weight)
 
     def _segment_pools(self, mask: np.ndarray, covers: np.ndarray, weight: np.ndarray
-                       ) -> dict[int, tuple[list[int], list[float]]]:
-        """Per segment: the firms in ``mask`` that cover one of its phases, and their
-        cumulative lead weights (for drawing by bisection)."""
-        pools = {}
-        for s, phases in enumerate(self.model.market.segment_phases):
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per segment, the firms in ``mask`` that cover one of its phases and their
+        cumulative lead weights (for drawing by bisection), all segments concatenated:
+        (firms, cumulative weights, offsets: segment s is ``offsets[s]:offsets[s + 1]``)."""
+        firms, cumulative, offsets = [], [], [0]
+        for phases in self.model.market.segment_phases:
             eligible = np.flatnonzero(mask & covers[:, list(phases)].any(axis=1))
-            pools[s] = (eligible.tolist(), np.cumsum(weight[eligible]).tolist())
-        return pools
+            firms.append(eligible)
+            cumulative.append(np.cumsum(weight[eligible]))
+            offsets.append(offsets[-1] + len(eligible))
+        return (np.concatenate(firms).astype(np.int64), np.concatenate(cumulative),
+                np.asarray(offsets, dtype=np.int64))
 
     def _prepare_search(self, firms: FirmState, n: int, cfg: TeamsConfig) -> None:
         """Each lead's chance to look for strangers, how many, and their weight, this month.
@@ -410,11 +420,15 @@ class TeamBuilder:
 
         ``export``: among firms with export access (§7.15); ``early``: among firms informed
         by market intelligence (§7.11)."""
-        pools = self._early_pool if early else self._export_pool if export else self._lead_pool
-        eligible, cum = pools.get(segment, ((), ()))
-        if not eligible or cum[-1] <= 0:
+        kind = "early" if early else "export" if export else "domestic"
+        lists = self._lead_lists.get(kind)
+        if lists is None:  # plain lists: bisect on them beats numpy calls per order
+            lists = self._lead_lists[kind] = tuple(a.tolist() for a in self._lead_pools[kind])
+        eligible, cum, offsets = lists
+        lo, hi = offsets[segment], offsets[segment + 1]
+        if lo == hi or cum[hi - 1] <= 0:
             return -1
-        return eligible[min(bisect_right(cum, u * cum[-1]), len(eligible) - 1)]
+        return eligible[min(bisect_right(cum, u * cum[hi - 1], lo, hi), hi - 1)]
 
     # ----------------------------------------------------------------- candidate pools
 
@@ -518,9 +532,11 @@ class TeamBuilder:
         out = (np.zeros(slots, np.int64), np.zeros(slots, np.int64), np.zeros(slots))
         self._offers = (np.zeros(offers, np.int64), np.zeros(offers, np.int64))
         self.free = np.asarray(self.free, dtype=np.float64)
+        capability = np.ascontiguousarray(firms.capability[:n], dtype=np.float64)
+        self._geometry = (self.free, capability, x, y, self.speed)  # staff_month's too
         # staff_order's arguments after (rng, lead, phases, work, duration), in order
         self._compiled = (
-            (self.free, np.ascontiguousarray(firms.capability[:n], dtype=np.float64),
+            (self.free, capability,
              COVER_THRESHOLD, *self._pool_arrays, self._phases,
              search, np.asarray(self.search_chance, dtype=np.float64), draws, weight,
              x, y, self.radius_km**2, 1.0 / (self.speed * cfg.proximity_hours), cell_km,
@@ -706,6 +722,100 @@ class TeamBuilder:
         reason = None if outcome == compiled.STAFFED else (
             LOST_NO_PARTNER if outcome == compiled.NO_PARTNER else LOST_NO_CAPACITY)
         return assignments, reason, max_hours
+
+    @property
+    def compiled_month(self) -> bool:
+        """Whether this month's whole order loop runs compiled (:meth:`staff_month`):
+        dynamic mode in a month staffed with :func:`clustersim.compiled.staff_order`."""
+        return self._compiled is not None and not self.static
+
+    def staff_month(self, orders: list[Order], draws: np.ndarray
+                    ) -> Iterator[tuple[Order, int, str | None, list, float, int, int]]:
+        """The month's order loop, compiled (:func:`clustersim.compiled.staff_month`).
+
+        Yields, order by order: (order, lead or −1, reason it was lost or None,
+        assignments of a won order, max hours, failed phase, flags
+        (:data:`~clustersim.compiled.EARLY_OFFERED`, :data:`~clustersim.compiled.EARLY_STAFFED`)).
+        Won orders' capacity is committed already; offers of sampling tables have been
+        remembered (:class:`~clustersim.hooks.CandidateTable`)."""
+        count = len(orders)
+        if count == 0:
+            return
+        market = self.model.market
+        firms = self.model.firms
+        sizes = [len(order.phases) for order in orders]
+        offsets = np.zeros(count + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        order_arrays = (
+            np.fromiter((order.segment for order in orders), dtype=np.int64, count=count),
+            offsets,
+            np.fromiter(chain.from_iterable(order.phases for order in orders), dtype=np.int64,
+                        count=int(offsets[-1])),
+            np.fromiter(chain.from_iterable(order.work for order in orders), dtype=np.float64,
+                        count=int(offsets[-1])),
+            np.fromiter((order.duration for order in orders), dtype=np.int64, count=count),
+            np.fromiter((order.export for order in orders), dtype=np.bool_, count=count))
+        pools = self._lead_pools
+        n = firms.n
+        results = (np.full(count, -1, np.int64), np.zeros(count, np.int64),
+                   np.full(count, -1, np.int64), np.zeros(count, np.int64),
+                   np.zeros(count, np.int64), np.zeros(count, np.int64), np.zeros(count))
+        before, after, (out_firm, _phase, _take) = self._compiled
+        # Room in the month's buffers; the kernel stops (and is called again) when one
+        # more order's output might not fit, so at least one order's must.
+        assigned_room = max(self.MONTH_ROOM, out_firm.size)
+        offered_room = max(self.MONTH_ROOM, self._offers[0].size)
+        assigned = (np.zeros(assigned_room, np.int64), np.zeros(assigned_room, np.int64),
+                    np.zeros(assigned_room))
+        offered = (np.zeros(offered_room, np.int64), np.zeros(offered_room, np.int64),
+                   np.zeros(offered_room, np.int64))
+        cfg = market.cfg
+        constants = (self.early_notice, pools["domestic"], pools["export"], pools["early"],
+                     np.ascontiguousarray(firms.quality_bonus[:n], dtype=np.float64),
+                     np.ascontiguousarray(firms.knowledge[:n], dtype=np.float64),
+                     (np.asarray(market.novelty, dtype=np.float64),
+                      np.asarray(market.benchmark, dtype=np.float64),
+                      float(cfg.knowledge_weight), float(cfg.win_steepness)),
+                     self._geometry,
+                     before, after)
+        reasons = {compiled.NO_PARTNER: LOST_NO_PARTNER, compiled.NO_CAPACITY: LOST_NO_CAPACITY,
+                   compiled.LOST_TO_WORLD: LOST_TO_WORLD}
+        first = 0
+        while first < count:
+            totals = np.zeros(3, np.int64)
+            stop = compiled.staff_month(first, self._stream_state, *order_arrays, draws,
+                                        *constants, results, assigned, offered, totals)
+            self.strangers_searched += int(totals[0])
+            self._remember(offered, int(totals[2]))
+            leads, codes, failed, flags, starts, counts, hours = (
+                r[first:stop].tolist() for r in results)
+            done = int(totals[1])
+            won = list(zip(*(a[:done].tolist() for a in assigned), strict=True))
+            for k, order in enumerate(orders[first:stop]):
+                code = codes[k]
+                work = won[starts[k]:starts[k] + counts[k]] if code == compiled.WON else []
+                yield (order, leads[k], reasons.get(code), work, hours[k], failed[k], flags[k])
+            first = stop
+
+    def _remember(self, offered: tuple[np.ndarray, ...], count: int) -> None:
+        """Tell sampling tables what they offered to which lead, in staffing order."""
+        if not count:
+            return
+        leads, firms, tables = (a[:count].tolist() for a in offered)
+        for t, table in enumerate(self._tables):
+            if table.remember is None:
+                continue
+            lead, picks = -1, []
+            for a, c, u in zip(leads, firms, tables, strict=True):
+                if u != t:
+                    continue
+                if a != lead and picks:
+                    table.remember(lead, picks)
+                    picks = []
+                lead = a
+                picks.append(c)
+            if picks:
+                table.remember(lead, picks)
 
     def take_over_stream(self) -> compiled.TwisterStream | None:
         """For a compiled month: take the model's random stream over (hand it back after the

@@ -60,19 +60,30 @@ def test_python_hypot_is_math_hypot_to_the_last_bit() -> None:
 
 
 def run(scenario: str, compiled_on: bool, monkeypatch: pytest.MonkeyPatch, **overrides):
+    """Run a scenario with compiled staffing on or off; returns its output frames and how
+    many orders compiled code staffed (order by order, or a whole month at a time)."""
     monkeypatch.setattr(TeamBuilder, "use_compiled", compiled_on)
     calls = {"compiled": 0}
-    original = TeamBuilder._staff_compiled
+    original, original_month = TeamBuilder._staff_compiled, TeamBuilder.staff_month
 
     def counting(self, order, lead):
         calls["compiled"] += 1
         return original(self, order, lead)
 
+    def counting_month(self, orders, draws):
+        for booked in original_month(self, orders, draws):
+            calls["compiled"] += 1
+            yield booked
+
     monkeypatch.setattr(TeamBuilder, "_staff_compiled", counting)
+    monkeypatch.setattr(TeamBuilder, "staff_month", counting_month)
     model = ClusterModel(scenario, seed=overrides.pop("seed", 11), **overrides)
     model.run()
     return _frames(model), calls["compiled"]
 
+
+INTELLIGENCE = {"type": "hubs", "start": 2, "duration": 30, "join_rate": 0.1,
+                "services": ["market_intelligence"], "early_notice": 0.4}
 
 CASES = {
     # dynamic ties, strangers searched within an hour
@@ -98,6 +109,12 @@ CASES = {
                                "teams.split_phases": False, "seed": 3}),
     # a programme without partner hooks (grants): compiled in every month
     "grants": ("challenge_grants", {"firms.count": 120, "steps": 30, "policies[0].start": 2}),
+    # market intelligence offers orders early; export orders only firms with access lead
+    "early_export": ("baseline", {"firms.count": 150, "steps": 20, "policies": [INTELLIGENCE],
+                                  "market.export_share": 0.3, "seed": 5}),
+    # the same in fixed networks (static leads are drawn in Python, staffing compiled)
+    "early_export_static": ("static", {"firms.count": 150, "steps": 20,
+                                       "policies": [INTELLIGENCE], "market.export_share": 0.3}),
 }
 
 
@@ -111,6 +128,29 @@ def test_compiled_staffing_gives_the_python_results_bit_for_bit(
     assert python_calls == 0 and fast_calls > 100  # each path really ran
     for name, frame in python.items():
         pd.testing.assert_frame_equal(fast[name], frame, check_exact=True, obj=name)
+
+
+def test_a_month_staffed_in_many_short_calls_is_the_same_month(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When its buffers fill, the compiled month stops and goes on where it stopped: with
+    room for one order at a time, every order is its own call, and the run is the same."""
+    scenario, overrides = CASES["hubs"]
+    whole, _ = run(scenario, True, monkeypatch, **dict(overrides))
+    monkeypatch.setattr(TeamBuilder, "MONTH_ROOM", 1)
+    calls = {"kernel": 0}
+    kernel = compiled.staff_month
+
+    def counting(*args):
+        calls["kernel"] += 1
+        return kernel(*args)
+
+    monkeypatch.setattr(compiled, "staff_month", counting)
+    pieces, _staffed = run(scenario, True, monkeypatch, **dict(overrides))
+    won = int(pieces["timeseries"]["orders_won"].sum())
+    assert calls["kernel"] >= won > 100  # it stops after each order that made assignments
+    for name, frame in whole.items():
+        pd.testing.assert_frame_equal(pieces[name], frame, check_exact=True, obj=name)
 
 
 def test_partner_weights_and_the_dependence_cap_keep_the_python_path() -> None:
@@ -140,11 +180,12 @@ def test_a_month_hands_the_random_stream_back_even_when_it_fails(
     reference = random.Random()
     reference.setstate(model.random.getstate())
 
-    def broken(self, order, lead):
+    def broken(self, *args):
         self.random()  # one draw from the taken-over stream, then a failure
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(TeamBuilder, "_staff_compiled", broken)
+    monkeypatch.setattr(TeamBuilder, "_staff_compiled", broken)  # static mode's way
+    monkeypatch.setattr(TeamBuilder, "staff_month", broken)  # dynamic mode's way
     with pytest.raises(RuntimeError, match="boom"):
         model.step()
     reference.random()

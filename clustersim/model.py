@@ -10,9 +10,12 @@ unchanged.
 
 from __future__ import annotations
 
+import gc
 import math
+import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +27,34 @@ import pandas as pd
 from clustersim import metrics, rivalry
 from clustersim.agents.firm import Firm, FirmState
 from clustersim.agents.institution import Institution
-from clustersim.compiled import EARLY_OFFERED, EARLY_STAFFED
+from clustersim.compiled import (
+    EARLY_OFFERED,
+    EARLY_STAFFED,
+    NO_CAPACITY,
+    NO_PARTNER,
+    WON,
+)
+from clustersim.compiled import LOST_TO_WORLD as LOST_TO_WORLD_CODE
 from clustersim.cooperation import draw_cooperation
 from clustersim.dependence import PartnerRevenue
 from clustersim.effects import Effects
 from clustersim.formal import FormalNetworks
 from clustersim.hooks import MonthHooks
-from clustersim.market import Market, Order
+from clustersim.market import Market
 from clustersim.policies import Policy, build_policies
 from clustersim.region import CellIndex, Region
 from clustersim.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
 from clustersim.shocks import Shock, build_shocks
-from clustersim.teams import LOST_NO_PARTNER, LOST_TO_WORLD, Job, TeamBuilder, build_static_networks
+from clustersim.teams import (
+    LOST_NO_CAPACITY,
+    LOST_NO_PARTNER,
+    LOST_TO_WORLD,
+    OUTCOME_CODES,
+    Job,
+    StaffedOrders,
+    TeamBuilder,
+    build_static_networks,
+)
 from clustersim.ties import TieStore
 
 # Money flows recorded every month (k€); they balance the change in firms' cash.
@@ -82,6 +101,37 @@ def _checked_seed(seed: Any) -> int | None:
         raise ScenarioError(f"seed = {seed!r} is not allowed: must be a whole number ≥ 0 "
                             "(the same seed gives the same run)", key="seed")
     return int(value)
+
+
+_collector_lock = threading.Lock()
+_collector_pauses = 0  # months running now (threads may run models side by side)
+_collector_was_enabled = False
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a month runs (docs/developing.md).
+
+    A month allocates many short-lived objects (orders, jobs, tuples); each allocation
+    burst makes the collector scan every object it tracks, the model's long-lived state
+    included: about a fifth of a month's CPU at 10,000 firms. Reference counting still
+    frees what a month drops; the collector runs again between months. Pauses nest and
+    are counted across threads, so the collector is enabled again, if it was, when the
+    last running month ends.
+    """
+    global _collector_pauses, _collector_was_enabled
+    with _collector_lock:
+        if _collector_pauses == 0:
+            _collector_was_enabled = gc.isenabled()
+            gc.disable()
+        _collector_pauses += 1
+    try:
+        yield
+    finally:
+        with _collector_lock:
+            _collector_pauses -= 1
+            if _collector_pauses == 0 and _collector_was_enabled:
+                gc.enable()
 
 
 def resolve_scenario(scenario: Scenario | str | Path | None, overrides: dict[str, Any]) -> Scenario:
@@ -249,16 +299,8 @@ class ClusterModel(mesa.Model):
         n = f.n
         cash = f.cash[:n].copy()
         for _ in range(months):
-            self.start_month()
-            self.market.update_demand(self.rng)
-            self.orders = self._draw_orders()
-            self.form_teams()
-            self.produce_and_pay()
-            self.learn_and_innovate()
-            self.update_ties()
-            f.utilisation[:n] = smoothed_utilisation(f)
-            self.partner_revenue.end_month(f.revenue_month[:n])
-            self.steps += 1
+            with collector_paused():
+                self._spin_up_month()
         # Month 0 is now; spin-up month `months` would have been month 1.
         self.jobs = {end - months + 1: jobs for end, jobs in self.jobs.items()}
         self.steps = 0
@@ -269,10 +311,28 @@ class ClusterModel(mesa.Model):
         f.last_innovation[:n] = -(10**6)
         self.start_month()
 
+    def _spin_up_month(self) -> None:
+        f = self.firms
+        self.start_month()
+        self.market.update_demand(self.rng)
+        self.orders = self._draw_orders()
+        self.form_teams()
+        self.produce_and_pay()
+        self.learn_and_innovate()
+        self.update_ties()
+        f.utilisation[: f.n] = smoothed_utilisation(f)
+        self.partner_revenue.end_month(f.revenue_month[: f.n])
+        self.steps += 1
+
     # ------------------------------------------------------------------ one month
 
     def step(self) -> None:
         """One month, in the order of docs/ODD.md §3."""
+        with collector_paused():
+            self._month()
+        self.running = self.steps < self.scenario.steps
+
+    def _month(self) -> None:
         self.start_month()
         self.update_market()  # 1
         self.run_policies()  # 2
@@ -283,7 +343,6 @@ class ClusterModel(mesa.Model):
         self.update_demography()  # 7
         self.programmes_after_month()  # 8
         self.collect()  # 9
-        self.running = self.steps < self.scenario.steps
 
     def start_month(self) -> None:
         """Reset this month's counters and money flows."""
@@ -388,33 +447,32 @@ class ClusterModel(mesa.Model):
         draws = self.rng.random((len(self.orders), bids))
         self.month["orders"] += len(self.orders)
         if builder.compiled_month:  # the same loop, compiled (clustersim/compiled.py)
-            for order, lead, reason, assignments, max_hours, failed, flags in builder.staff_month(
-                    self.orders, draws):
-                if flags & EARLY_OFFERED:
-                    self.month["early_orders"] += 1
-                self._book_order(order, lead, reason, assignments, max_hours, failed,
-                                 early_offer=bool(flags & EARLY_STAFFED))
+            for staffed in builder.staff_month(self.orders, draws):
+                self._book_orders(staffed)
             return
         random = builder.random
         knowledge, capability = builder.knowledge, builder.capability
         quality_bonus = self.firms.quality_bonus
         early = builder.early_notice
-        for order, uniforms in zip(self.orders, draws.tolist(), strict=True):
+        count = len(self.orders)
+        leads, outcomes, failed, flags = ([0] * count for _ in range(4))
+        won_work: dict[int, list[tuple[int, int, float]]] = {}
+        won_hours: dict[int, float] = {}
+        for k, (order, uniforms) in enumerate(zip(self.orders, draws.tolist(), strict=True)):
             # The order is offered to up to `bids` leads in turn; the first that can staff it bids.
             lead, reason = -1, LOST_NO_PARTNER
-            assignments, max_hours = [], 0.0
-            early_offer = False  # staffed on the early offer
+            early_offer = 0  # EARLY_OFFERED, | EARLY_STAFFED when staffed on the early offer
             if early > 0 and not order.export:
                 # Market intelligence: informed firms hear of some orders first (§7.11).
                 u0 = random()
                 if u0 < early:
                     early_lead = builder.draw_lead(order.segment, u0 / early, early=True)
                     if early_lead >= 0:
-                        self.month["early_orders"] += 1
+                        early_offer = EARLY_OFFERED
                         lead = early_lead
                         assignments, reason, max_hours = builder.staff(order, lead)
                         if reason is None:
-                            early_offer, uniforms = True, ()
+                            early_offer, uniforms = EARLY_OFFERED | EARLY_STAFFED, ()
             for u in uniforms:
                 candidate = (builder.draw_static_lead(order, u) if self.static_mode
                              else builder.draw_lead(order.segment, u, order.export))
@@ -437,44 +495,59 @@ class ClusterModel(mesa.Model):
                     builder.commit(assignments)
                     if builder.dependence is not None:
                         builder.book_dependence(lead, assignments, order)
-            self._book_order(order, lead, reason, assignments, max_hours, builder.failed_phase,
-                             early_offer)
+                    won_work[k], won_hours[k] = assignments, max_hours
+            leads[k], outcomes[k] = lead, OUTCOME_CODES[reason]
+            failed[k], flags[k] = builder.failed_phase, early_offer
+        self._book_orders(StaffedOrders(
+            self.orders, *(np.asarray(a, dtype=np.int64) for a in (leads, outcomes, failed, flags)),
+            won_work, won_hours))
 
-    def _book_order(self, order: Order, lead: int, reason: str | None,
-                    assignments: list[tuple[int, int, float]], max_hours: float,
-                    failed_phase: int, early_offer: bool) -> None:
-        """Count a staffed order's outcome; a won one (capacity committed) becomes a Job."""
+    def _book_orders(self, staffed: StaffedOrders) -> None:
+        """Count staffed orders' outcomes; each won one (capacity committed) becomes a Job."""
         f, month = self.firms, self.month
-        if lead < 0:
-            month[LOST_NO_PARTNER] += 1
-            return
-        f.orders_led[lead] += 1
-        if reason is not None:
-            month[reason] += 1
-            f.orders_lost[lead] += 1
-            if reason == LOST_TO_WORLD:  # its product missed the trend (003:L1500-1503)
-                f.failed_innovation[lead] = self.steps
-            else:
-                missing = failed_phase if failed_phase >= 0 else order.phases[0]
-                self._spinoff_sources.append((lead, missing))
-            return
-        members = list(dict.fromkeys([lead] + [a[0] for a in assignments]))
-        month["orders_won"] += 1
-        self.team_sizes.append(len(members))
-        for m in members[1:]:
-            f.orders_joined[m] += 1
-        job = Job(end=self.steps - 1 + order.duration, segment=order.segment, lead=lead,
-                  members=members, assignments=assignments, value=order.value,
-                  max_hours=max_hours)
-        if len(self.formal_networks) and len(members) > 1:
-            self._record_formal_joint_work(job, [int(f.formal_network[m]) for m in members])
-        if order.export:
-            job.tags.add("export")
-            month["export_orders_won"] += 1
-        elif early_offer:
-            month["early_orders_won"] += 1
-        self.jobs.setdefault(job.end, []).append(job)
-        self.jobs_won.append(job)
+        lead, outcome = staffed.lead, staffed.outcome
+        seen = lead >= 0
+        for code, column in ((NO_PARTNER, LOST_NO_PARTNER), (NO_CAPACITY, LOST_NO_CAPACITY),
+                             (LOST_TO_WORLD_CODE, LOST_TO_WORLD)):
+            lost = int(np.count_nonzero(outcome == code)) if code != NO_PARTNER else int(
+                np.count_nonzero(~seen | (outcome == NO_PARTNER)))
+            if lost:
+                month[column] += lost
+        early = int(np.count_nonzero(staffed.flags & EARLY_OFFERED))
+        if early:
+            month["early_orders"] += early
+        np.add.at(f.orders_led, lead[seen], 1)
+        lost = seen & (outcome != WON)
+        np.add.at(f.orders_lost, lead[lost], 1)
+        # A product that lost to the world's missed the trend (003:L1500-1503).
+        f.failed_innovation[lead[seen & (outcome == LOST_TO_WORLD_CODE)]] = self.steps
+        unstaffed = np.flatnonzero(seen & ((outcome == NO_PARTNER) | (outcome == NO_CAPACITY)))
+        orders = staffed.orders
+        for k, firm, phase in zip(unstaffed.tolist(), lead[unstaffed].tolist(),
+                                  staffed.failed[unstaffed].tolist(), strict=True):
+            self._spinoff_sources.append((firm, phase if phase >= 0 else orders[k].phases[0]))
+        formal = f.formal_network[: f.n].tolist() if len(self.formal_networks) else None
+        joined: list[int] = []
+        end_base = self.steps - 1
+        for k, assignments in staffed.assignments.items():
+            order, first = orders[k], int(lead[k])
+            members = list(dict.fromkeys([first] + [a[0] for a in assignments]))
+            month["orders_won"] += 1
+            self.team_sizes.append(len(members))
+            joined.extend(members[1:])
+            job = Job(end=end_base + order.duration, segment=order.segment, lead=first,
+                      members=members, assignments=assignments, value=order.value,
+                      max_hours=staffed.hours[k])
+            if formal is not None and len(members) > 1:
+                self._record_formal_joint_work(job, [formal[m] for m in members])
+            if order.export:
+                job.tags.add("export")
+                month["export_orders_won"] += 1
+            elif staffed.flags[k] & EARLY_STAFFED:
+                month["early_orders_won"] += 1
+            self.jobs.setdefault(job.end, []).append(job)
+            self.jobs_won.append(job)
+        np.add.at(f.orders_joined, np.asarray(joined, dtype=np.int64), 1)
 
     def _record_formal_joint_work(self, job: Job, networks: list[int]) -> None:
         """Two members of one formal network in a team keep that network active."""

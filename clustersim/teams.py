@@ -60,6 +60,9 @@ _EPS = 1e-9
 LOST_NO_PARTNER = "orders_lost_no_partner"  # nobody the lead can reach covers a phase
 LOST_NO_CAPACITY = "orders_lost_no_capacity"  # firms cover it, but none has free capacity
 LOST_TO_WORLD = "orders_lost_to_world"  # staffed, but the world's producers won it
+# ... as the outcome codes of StaffedOrders (clustersim.compiled's)
+OUTCOME_CODES = {None: compiled.WON, LOST_NO_PARTNER: compiled.NO_PARTNER,
+                 LOST_NO_CAPACITY: compiled.NO_CAPACITY, LOST_TO_WORLD: compiled.LOST_TO_WORLD}
 
 
 
@@ -75,6 +78,25 @@ class Job:
     value: float  # k€
     max_hours: float  # longest travel time from the lead to a member
     tags: set[str] = field(default_factory=set)  # e.g. "formal_network" (set by policies)
+
+
+@dataclass(slots=True)
+class StaffedOrders:
+    """A run of the month's orders after staffing and the win draw, in arrival order.
+
+    ``lead`` is −1 where no firm saw the order; ``outcome`` holds the codes of
+    :mod:`clustersim.compiled` (WON, NO_PARTNER, NO_CAPACITY, LOST_TO_WORLD); ``failed`` the
+    phase the last attempt could not staff (−1); ``flags`` EARLY_OFFERED and EARLY_STAFFED.
+    Won orders have their assignments and the longest travel time, their capacity is
+    committed already; the model books them (:meth:`ClusterModel._book_orders`)."""
+
+    orders: list[Order]
+    lead: np.ndarray
+    outcome: np.ndarray
+    failed: np.ndarray
+    flags: np.ndarray
+    assignments: dict[int, list[tuple[int, int, float]]]  # position in ``orders`` → won work
+    hours: dict[int, float]  # position in ``orders`` → max hours of a won order
 
 
 def build_static_networks(x: np.ndarray, y: np.ndarray, capability: np.ndarray,
@@ -729,15 +751,10 @@ class TeamBuilder:
         dynamic mode in a month staffed with :func:`clustersim.compiled.staff_order`."""
         return self._compiled is not None and not self.static
 
-    def staff_month(self, orders: list[Order], draws: np.ndarray
-                    ) -> Iterator[tuple[Order, int, str | None, list, float, int, int]]:
-        """The month's order loop, compiled (:func:`clustersim.compiled.staff_month`).
-
-        Yields, order by order: (order, lead or −1, reason it was lost or None,
-        assignments of a won order, max hours, failed phase, flags
-        (:data:`~clustersim.compiled.EARLY_OFFERED`, :data:`~clustersim.compiled.EARLY_STAFFED`)).
-        Won orders' capacity is committed already; offers of sampling tables have been
-        remembered (:class:`~clustersim.hooks.CandidateTable`)."""
+    def staff_month(self, orders: list[Order], draws: np.ndarray) -> Iterator[StaffedOrders]:
+        """The month's order loop, compiled (:func:`clustersim.compiled.staff_month`):
+        yields the orders staffed, a run at a time (a run per call of the kernel). Offers of
+        sampling tables have been remembered (:class:`~clustersim.hooks.CandidateTable`)."""
         count = len(orders)
         if count == 0:
             return
@@ -778,8 +795,6 @@ class TeamBuilder:
                       float(cfg.knowledge_weight), float(cfg.win_steepness)),
                      self._geometry,
                      before, after)
-        reasons = {compiled.NO_PARTNER: LOST_NO_PARTNER, compiled.NO_CAPACITY: LOST_NO_CAPACITY,
-                   compiled.LOST_TO_WORLD: LOST_TO_WORLD}
         first = 0
         while first < count:
             totals = np.zeros(3, np.int64)
@@ -787,14 +802,14 @@ class TeamBuilder:
                                         *constants, results, assigned, offered, totals)
             self.strangers_searched += int(totals[0])
             self._remember(offered, int(totals[2]))
-            leads, codes, failed, flags, starts, counts, hours = (
-                r[first:stop].tolist() for r in results)
-            done = int(totals[1])
-            won = list(zip(*(a[:done].tolist() for a in assigned), strict=True))
-            for k, order in enumerate(orders[first:stop]):
-                code = codes[k]
-                work = won[starts[k]:starts[k] + counts[k]] if code == compiled.WON else []
-                yield (order, leads[k], reasons.get(code), work, hours[k], failed[k], flags[k])
+            lead, outcome, failed, flags, start, size, hours = (r[first:stop] for r in results)
+            won = np.flatnonzero(outcome == compiled.WON)
+            work = list(zip(*(a[:int(totals[1])].tolist() for a in assigned), strict=True))
+            yield StaffedOrders(
+                orders[first:stop], lead, outcome, failed, flags,
+                {k: work[a:a + b] for k, a, b in zip(won.tolist(), start[won].tolist(),
+                                                      size[won].tolist(), strict=True)},
+                dict(zip(won.tolist(), hours[won].tolist(), strict=True)))
             first = stop
 
     def _remember(self, offered: tuple[np.ndarray, ...], count: int) -> None:

@@ -71,9 +71,9 @@ def run(scenario: str, compiled_on: bool, monkeypatch: pytest.MonkeyPatch, **ove
         return original(self, order, lead)
 
     def counting_month(self, orders, draws):
-        for booked in original_month(self, orders, draws):
-            calls["compiled"] += 1
-            yield booked
+        for staffed in original_month(self, orders, draws):
+            calls["compiled"] += len(staffed.orders)
+            yield staffed
 
     monkeypatch.setattr(TeamBuilder, "_staff_compiled", counting)
     monkeypatch.setattr(TeamBuilder, "staff_month", counting_month)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import math
+import threading
 
 import mesa
 import numpy as np
@@ -13,7 +15,7 @@ from hypothesis import strategies as st
 
 from clustersim.agents import Firm
 from clustersim.metrics import COLUMNS, RATIO_COLUMNS
-from clustersim.model import ClusterModel
+from clustersim.model import ClusterModel, collector_paused
 from clustersim.scenario import ScenarioError, load_scenario
 
 SMALL = {"n_firms": 80, "steps": 24}
@@ -258,3 +260,41 @@ def test_demand_saturates_instead_of_exploding():
                                                 "market.mean_reversion": 0.01})
     model.market.log_demand[:] = 1e3
     assert (model.market.demand_rate() <= MAX_DEMAND_LEVEL * model.market.base_rate + 1e-9).all()
+
+
+def test_the_garbage_collector_is_paused_during_a_month_and_enabled_after():
+    seen = []
+    model = ClusterModel(seed=1, n_firms=40, steps=2)
+    original = model.collect
+
+    def collect():
+        seen.append(gc.isenabled())
+        original()
+
+    model.collect = collect
+    assert gc.isenabled()
+    model.step()
+    assert seen == [False] and gc.isenabled()
+    # Months in two threads: the collector comes back only when the last one ends.
+    inside, release = threading.Event(), threading.Event()
+
+    def other_month():
+        with collector_paused():
+            inside.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=other_month)
+    thread.start()
+    inside.wait(10)
+    with collector_paused():
+        pass
+    assert not gc.isenabled()  # the other thread's month still runs
+    release.set()
+    thread.join()
+    assert gc.isenabled()
+    gc.disable()  # a user who turned it off keeps it off
+    try:
+        model.step()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

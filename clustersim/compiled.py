@@ -547,3 +547,58 @@ def _attempt(rng, lead, phases, work, duration, staff_before, staff_after, offer
         offered[2][totals[2]] = offer_table[i]
         totals[2] += 1
     return outcome, count, failed
+
+
+# ----------------------------------------------------------------------- network metrics
+
+
+@_compiled
+def twice_triangles(indptr, indices, nodes, out):
+    """For each node of ``nodes``: twice the triangles through it, i.e. the row sums of
+    (A @ A) ∘ A for a simple undirected graph in CSR form: with the node's neighbours
+    marked, how many marked neighbours each of its neighbours has."""
+    marked = np.zeros(indptr.size - 1, dtype=np.bool_)
+    for k in range(nodes.size):
+        v = nodes[k]
+        for e in range(indptr[v], indptr[v + 1]):
+            marked[indices[e]] = True
+        count = 0
+        for e in range(indptr[v], indptr[v + 1]):
+            a = indices[e]
+            for f in range(indptr[a], indptr[a + 1]):
+                if marked[indices[f]]:
+                    count += 1
+        for e in range(indptr[v], indptr[v + 1]):
+            marked[indices[e]] = False
+        out[k] = count
+
+
+@_compiled
+def bfs_distance_sums(indptr, indices, sources, reached):
+    """Breadth-first search from each of ``sources``: the sum of hop distances to every
+    node reached, over all sources; ``reached[k]`` gets how many nodes source k reached
+    (itself included)."""
+    n = indptr.size - 1
+    dist = np.full(n, -1, dtype=np.int64)
+    queue = np.empty(n, dtype=np.int64)
+    total = 0
+    for k in range(sources.size):
+        source = sources[k]
+        dist[source] = 0
+        queue[0] = source
+        head, tail = 0, 1
+        while head < tail:
+            v = queue[head]
+            head += 1
+            d = dist[v] + 1
+            for e in range(indptr[v], indptr[v + 1]):
+                w = indices[e]
+                if dist[w] < 0:
+                    dist[w] = d
+                    total += d
+                    queue[tail] = w
+                    tail += 1
+        reached[k] = tail
+        for i in range(tail):
+            dist[queue[i]] = -1
+    return total

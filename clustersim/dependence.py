@@ -20,6 +20,7 @@ sums; the per-order check reads plain dicts prepared once a month.
 from __future__ import annotations
 
 from collections import deque
+from operator import itemgetter
 
 import numpy as np
 
@@ -79,7 +80,7 @@ class PartnerRevenue:
         if not count:
             return best
         output = self.output_of(n)
-        payee = np.fromiter((key[0] for key in self.received), dtype=np.int64, count=count)
+        payee = np.fromiter(map(itemgetter(0), self.received), dtype=np.int64, count=count)
         amount = np.fromiter(self.received.values(), dtype=np.float64, count=count)
         keep = (payee < n)
         payee, amount = payee[keep], amount[keep]

@@ -6,10 +6,11 @@ the graph with the network outputs of docs/ODD.md §8 (``density``, ``mean_degre
 ``clustering``, ``avg_path_length``, ``largest_component_share``, ``components``,
 ``degree_gini``) and writes snapshots that Gephi, yEd or networkx can open.
 
-Metrics are pure functions — a graph in, numbers out — built on ``scipy.sparse`` and
-``scipy.sparse.csgraph`` with vectorised numpy, because they run every month on
-1,000-10,000 firms and must stay usable at 100,000 (docs/developing.md, performance). networkx is used
-only to build and write snapshots, never to measure.
+Metrics are pure functions — a graph in, numbers out — on a ``scipy.sparse`` CSR matrix:
+components with ``scipy.sparse.csgraph``, triangles and breadth-first searches compiled
+(:mod:`clustersim.compiled`), because they run every month on 1,000-10,000 firms and must
+stay usable at 100,000 (docs/developing.md, performance). networkx is used only to build
+and write snapshots, never to measure.
 
 The graph is undirected and simple: a tie between two firms either exists or not,
 whatever its trust; a firm is never tied to itself.
@@ -28,7 +29,9 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 from networkx.readwrite.gexf import GEXFWriter
-from scipy.sparse.csgraph import breadth_first_order, connected_components, shortest_path
+from scipy.sparse.csgraph import connected_components
+
+from clustersim import compiled
 
 __all__ = [
     "EXPORT_SUFFIXES",
@@ -54,10 +57,6 @@ METRIC_NAMES: tuple[str, ...] = (
 
 #: File suffixes :func:`export_network` understands (compared case-insensitively).
 EXPORT_SUFFIXES: tuple[str, ...] = (".gexf", ".graphml")
-
-# Upper bound on the length-2 paths materialised at once when counting triangles,
-# so a hub with thousands of members cannot blow up memory (about 12 bytes each).
-_TRIANGLE_WORK_PER_CHUNK = 4_000_000
 
 
 # ------------------------------------------------------------------ building graphs
@@ -223,28 +222,14 @@ def _structure(adj: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
     return a
 
 
-def _triangles_per_node(adj: sp.csr_matrix, degree: np.ndarray,
-                        nodes: np.ndarray | None = None) -> np.ndarray:
+def _triangles_per_node(adj: sp.csr_matrix, nodes: np.ndarray | None = None) -> np.ndarray:
     """Twice the number of triangles through each node (of ``nodes``, default all): row sums
-    of ``(A @ A) ∘ A``.
-
-    Rows are processed in chunks sized by their length-2 path count
-    (``A @ degree``), so memory stays bounded even around hubs with many members.
-    """
-    rows_of = np.arange(adj.shape[0]) if nodes is None else np.asarray(nodes, dtype=np.int64)
-    count = rows_of.size
-    twice_triangles = np.zeros(count, dtype=np.float64)
-    work = np.asarray(adj[rows_of] @ degree.astype(np.float64)).ravel()
-    cumulative = np.cumsum(work)
-    start = 0
-    while start < count:
-        base = cumulative[start - 1] if start else 0.0
-        stop = int(np.searchsorted(cumulative, base + _TRIANGLE_WORK_PER_CHUNK, side="right"))
-        stop = min(max(stop, start + 1), count)
-        rows = adj[rows_of[start:stop]]
-        closed = (rows @ adj).multiply(rows)
-        twice_triangles[start:stop] = np.asarray(closed.sum(axis=1)).ravel()
-        start = stop
+    of ``(A @ A) ∘ A``, counted by :func:`clustersim.compiled.twice_triangles` without
+    forming the product (no memory blow-up around firms with many ties)."""
+    rows = (np.arange(adj.shape[0], dtype=np.int64) if nodes is None
+            else np.asarray(nodes, dtype=np.int64))
+    twice_triangles = np.zeros(rows.size, dtype=np.float64)
+    compiled.twice_triangles(adj.indptr, adj.indices, rows, twice_triangles)
     return twice_triangles
 
 
@@ -265,52 +250,13 @@ def _average_clustering(adj: sp.csr_matrix, degree: np.ndarray, sample: int | No
             raise ValueError(f"the graph has {n} nodes, more than clustering_sample={sample}, "
                              "so clustering is estimated by sampling and needs rng")
         nodes = np.sort(rng.choice(n, size=sample, replace=False))
-    twice_triangles = _triangles_per_node(adj, degree, nodes)
+    twice_triangles = _triangles_per_node(adj, nodes)
     degree = degree if nodes is None else degree[nodes]
     possible = degree.astype(np.float64) * (degree - 1.0)  # 2 × pairs of neighbours
     local = np.zeros(degree.size, dtype=np.float64)
     has_pairs = degree >= 2
     local[has_pairs] = twice_triangles[has_pairs] / possible[has_pairs]
     return float(local.mean())
-
-
-def _distance_sum_dijkstra(adj: sp.csr_matrix, source: int) -> tuple[int, int]:
-    """Sum of hop distances from ``source`` to every node it reaches, and how many it reaches."""
-    dist = shortest_path(adj, method="D", directed=True, unweighted=True, indices=[source])[0]
-    reached = np.isfinite(dist)
-    return int(dist[reached].sum()), int(reached.sum())
-
-
-def _distance_sum_bfs(adj: sp.csr_matrix, source: int, position: np.ndarray) -> tuple[int, int]:
-    """Sum of hop distances from ``source`` to every node it reaches, and how many it reaches.
-
-    One C-speed breadth-first search, then distances from its levels: in BFS order
-    the discovering parent's position never decreases, so each level ends where
-    the parents from the previous level end (one ``searchsorted`` per level, about
-    log N levels in a small-world graph). ``position`` is a scratch int array of
-    length N. Falls back to Dijkstra if the order ever lacks that property.
-    """
-    # directed=True on a symmetric matrix is the same graph and skips building A.T
-    order, parent = breadth_first_order(adj, source, directed=True, return_predecessors=True)
-    reached = order.size
-    if reached < 2:
-        return 0, reached
-    position[order] = np.arange(reached)
-    parent_position = position[parent[order[1:]]]  # for the nodes at positions 1..reached-1
-    if np.any(parent_position[1:] < parent_position[:-1]):
-        logger.debug("BFS order not level-monotone; using Dijkstra for source %d", source)
-        return _distance_sum_dijkstra(adj, source)
-    total = 0
-    level = 0
-    level_end = 0  # position of the last node at the current level
-    while level_end < reached - 1:
-        level += 1
-        next_end = int(np.searchsorted(parent_position, level_end, side="right"))
-        if next_end <= level_end:  # cannot happen for a true BFS order; never loop forever
-            return _distance_sum_dijkstra(adj, source)
-        total += level * (next_end - level_end)
-        level_end = next_end
-    return total, reached
 
 
 def _avg_path_length(
@@ -338,15 +284,13 @@ def _avg_path_length(
                 "rng (pass the model's generator, e.g. rng=model.rng)"
             )
         sources = rng.choice(component_nodes, size=path_sources, replace=False)
-    position = np.empty(adj.shape[0], dtype=np.int64)
-    total = 0
-    for source in sources.tolist():
-        distance_sum, reached = _distance_sum_bfs(adj, source, position)
-        if reached != size:
-            raise RuntimeError(
-                f"BFS from node {source} reached {reached} nodes, expected its component's {size}"
-            )
-        total += distance_sum
+    sources = np.asarray(sources, dtype=np.int64)
+    reached = np.zeros(sources.size, dtype=np.int64)
+    total = compiled.bfs_distance_sums(adj.indptr, adj.indices, sources, reached)
+    if (reached != size).any():
+        k = int(np.flatnonzero(reached != size)[0])
+        raise RuntimeError(f"BFS from node {int(sources[k])} reached {int(reached[k])} nodes, "
+                           f"expected its component's {size}")
     return total / (len(sources) * (size - 1))
 
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.sparse.csgraph import shortest_path
 
-from clustersim import networks
+from clustersim import compiled, networks
 from clustersim.networks import (
     METRIC_NAMES,
     adjacency,
@@ -187,27 +187,30 @@ def test_sampled_clustering_is_exact_up_to_the_sample_and_close_above() -> None:
         network_metrics(adj, clustering_sample=sample)
 
 
-def test_bfs_distance_sums_match_dijkstra() -> None:
+def test_bfs_distance_sums_match_scipys_shortest_paths() -> None:
     u, v = random_connected_ties(500, 400, seed=3)
     adj = adjacency(500, u, v)
-    position = np.empty(500, dtype=np.int64)
-    for source in (0, 17, 250, 499):
-        assert networks._distance_sum_bfs(adj, source, position) == networks._distance_sum_dijkstra(
-            adj, source
-        )
+    sources = np.array([0, 17, 250, 499])
+    reached = np.zeros(sources.size, dtype=np.int64)
+    total = compiled.bfs_distance_sums(adj.indptr, adj.indices, sources, reached)
+    dist = shortest_path(adj, method="D", unweighted=True, indices=sources)
+    assert total == int(dist[np.isfinite(dist)].sum())
+    assert reached.tolist() == np.isfinite(dist).sum(axis=1).tolist()
 
 
-def test_triangle_counting_in_chunks_matches_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Chunking rows by work (for hubs) gives the same clustering as one big product."""
+def test_triangle_counts_match_the_sparse_product_around_a_hub() -> None:
+    """Twice the triangles per node, counted without forming A @ A, equal the row sums of
+    (A @ A) ∘ A, for a graph with a hub tied to every node, on all nodes and on a sample."""
     rng = np.random.default_rng(5)
     n = 300
     u = np.concatenate([np.zeros(n - 1, dtype=np.int64), rng.integers(0, n, 900)])
     v = np.concatenate([np.arange(1, n), rng.integers(0, n, 900)])
     keep = u != v
     adj = adjacency(n, u[keep], v[keep])
-    whole = network_metrics(adj)["clustering"]
-    monkeypatch.setattr(networks, "_TRIANGLE_WORK_PER_CHUNK", 50)
-    assert network_metrics(adj)["clustering"] == pytest.approx(whole, abs=1e-12)
+    expected = np.asarray(((adj @ adj).multiply(adj)).sum(axis=1)).ravel()
+    assert networks._triangles_per_node(adj).tolist() == expected.tolist()
+    nodes = np.array([0, 3, 299, 150])
+    assert networks._triangles_per_node(adj, nodes).tolist() == expected[nodes].tolist()
 
 
 def test_empty_graph() -> None:

@@ -385,6 +385,61 @@ def staff_order(rng, lead, phases, work, duration, free, capability, cover_thres
     return STAFFED, n_out, -1, strangers, n_offers
 
 
+# ----------------------------------------------------------------------- monthly indexes
+
+
+@_compiled
+def bucket_by_phase(src, dst, covers):
+    """Edges ``src → dst`` grouped by (src, phase dst covers), bucket ``src × phases +
+    phase``, in edge order within a bucket (a stable counting sort). Returns the edge of
+    each entry and the buckets' offsets (bucket k is ``offsets[k]:offsets[k + 1]``)."""
+    n, phases = covers.shape
+    offsets = np.zeros(n * phases + 1, dtype=np.int64)
+    for e in range(src.size):
+        for p in range(phases):
+            if covers[dst[e], p]:
+                offsets[src[e] * phases + p + 1] += 1
+    for k in range(1, offsets.size):
+        offsets[k] += offsets[k - 1]
+    fill = offsets[:-1].copy()
+    edges = np.empty(offsets[-1], dtype=np.int64)
+    for e in range(src.size):
+        for p in range(phases):
+            if covers[dst[e], p]:
+                k = src[e] * phases + p
+                edges[fill[k]] = e
+                fill[k] += 1
+    return edges, offsets
+
+
+@_compiled
+def partners_by_firm(u, v, trust, n):
+    """Each firm's tie partners in ascending order, with the tie's trust, from the ties
+    (u, v, trust): (offsets, partners, trust); firm f's are ``offsets[f]:offsets[f + 1]``."""
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    for e in range(u.size):
+        offsets[u[e] + 1] += 1
+        offsets[v[e] + 1] += 1
+    for f in range(1, n + 1):
+        offsets[f] += offsets[f - 1]
+    fill = offsets[:-1].copy()
+    partners = np.empty(offsets[-1], dtype=np.int64)
+    trusts = np.empty(offsets[-1], dtype=np.float64)
+    for e in range(u.size):
+        partners[fill[u[e]]] = v[e]
+        trusts[fill[u[e]]] = trust[e]
+        fill[u[e]] += 1
+        partners[fill[v[e]]] = u[e]
+        trusts[fill[v[e]]] = trust[e]
+        fill[v[e]] += 1
+    for f in range(n):
+        lo, hi = offsets[f], offsets[f + 1]
+        order = np.argsort(partners[lo:hi])
+        partners[lo:hi] = partners[lo:hi][order]
+        trusts[lo:hi] = trusts[lo:hi][order]
+    return offsets, partners, trusts
+
+
 # ----------------------------------------------------------------------- a month's orders
 
 # Outcome codes of staff_month per order (LOST_TO_WORLD: staffed, but the world won it).

@@ -476,7 +476,7 @@ class TeamBuilder:
         phase are then one slice of ``_pool_firm``/``_pool_weight`` between two offsets.
         """
         model = self.model
-        n, phases = covers.shape
+        phases = covers.shape[1]
         if self.static:
             src_list, dst_list = [], []
             for members in model.static_networks:
@@ -498,11 +498,9 @@ class TeamBuilder:
         x, y = model.firms.x, model.firms.y
         hours = np.hypot(x[src] - x[dst], y[src] - y[dst]) / self.speed
         weight = (self.trust_base + trust) * np.exp(-hours / self.proximity_hours)
-        edge, phase = np.nonzero(covers[dst])
-        key = src[edge] * phases + phase
-        order = np.argsort(key, kind="stable")
-        self._pool_arrays = (dst[edge][order].astype(np.int64), weight[edge][order],
-                             np.searchsorted(key[order], np.arange(n * phases + 1)))
+        edge, offsets = compiled.bucket_by_phase(src.astype(np.int64), dst.astype(np.int64),
+                                                 np.ascontiguousarray(covers))
+        self._pool_arrays = (dst[edge].astype(np.int64), weight[edge], offsets)
         self._phases = phases
 
     def _prepare_compiled(self, firms: FirmState, n: int, covers: np.ndarray) -> None:
@@ -517,11 +515,8 @@ class TeamBuilder:
         part_trust = np.zeros(0)
         if not self.static:  # tie partners, sorted per firm, with their trust
             u, v, trust = self.model.ties.edges()
-            src, dst = np.concatenate([u, v]), np.concatenate([v, u])
-            order = np.argsort(src * n + dst)  # by firm, then partner (one int64 sort)
-            part_ids = dst[order].astype(np.int64)
-            part_trust = np.concatenate([trust, trust])[order]
-            part_offsets = np.searchsorted(src[order], np.arange(n + 1)).astype(np.int64)
+            part_offsets, part_ids, part_trust = compiled.partners_by_firm(
+                u.astype(np.int64), v.astype(np.int64), trust.astype(np.float64), n)
         if search:
             done = 0
             for phase in range(phases):  # per phase, the cells of CellIndex, as flat arrays

@@ -36,6 +36,7 @@ class TieStore:
         self.partners: dict[int, set[int]] = {}
         self.formed = 0  # ties created since the counters were last reset
         self.dropped = 0
+        self._edges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # until a change
 
     def __len__(self) -> int:
         return len(self.trust)
@@ -52,6 +53,7 @@ class TieStore:
         """Create or overwrite the tie (i, j) with trust ``value``."""
         if i == j:
             return
+        self._edges = None
         key = pair_key(i, j)
         if key not in self.trust:
             self.formed += 1
@@ -62,6 +64,7 @@ class TieStore:
     def reinforce(self, members: list[int], cooperativeness: list[float]) -> None:
         """A team delivered: trust between every pair rises (creates ties between strangers)."""
         gain = self.gain
+        self._edges = None
         for a in range(len(members)):
             i = members[a]
             for b in range(a + 1, len(members)):
@@ -78,6 +81,7 @@ class TieStore:
 
     def weaken(self, members: list[int], keep: float) -> None:
         """A team failed to deliver: existing trust between its pairs × ``keep``."""
+        self._edges = None
         for a in range(len(members)):
             for b in range(a + 1, len(members)):
                 key = pair_key(members[a], members[b])
@@ -114,20 +118,33 @@ class TieStore:
                 self.partners[a].discard(b)
                 self.partners[b].discard(a)
             self.dropped += int((~keep).sum())
-        self.trust = dict(zip(keys[keep].tolist(), values[keep].tolist(), strict=True))
+        keys, values = keys[keep], values[keep]
+        self.trust = dict(zip(keys.tolist(), values.tolist(), strict=True))
+        self._edges = self._frozen(keys, values)
 
     def remove_firm(self, i: int) -> None:
         """Firm i exits: all its ties go (counted as dropped)."""
+        self._edges = None
         for j in self.partners.pop(i, set()):
             self.partners[j].discard(i)
             del self.trust[pair_key(i, j)]
             self.dropped += 1
 
     def edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """All ties as arrays (u, v, trust) with u < v."""
-        keys = np.fromiter(self.trust.keys(), dtype=np.int64, count=len(self.trust))
-        values = np.fromiter(self.trust.values(), dtype=np.float64, count=len(self.trust))
-        return keys // _BASE, keys % _BASE, values
+        """All ties as read-only arrays (u, v, trust) with u < v, in the dict's order; made
+        once until the ties change (several parts of a month read them)."""
+        if self._edges is None:
+            keys = np.fromiter(self.trust.keys(), dtype=np.int64, count=len(self.trust))
+            values = np.fromiter(self.trust.values(), dtype=np.float64, count=len(self.trust))
+            self._edges = self._frozen(keys, values)
+        return self._edges
+
+    @staticmethod
+    def _frozen(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        arrays = (keys // _BASE, keys % _BASE, values)
+        for array in arrays:
+            array.flags.writeable = False
+        return arrays
 
     def add_many(self, pairs: Iterable[tuple[int, int, float]]) -> None:
         """Create ties from (i, j, trust) triples (used to seed the month-0 network)."""

@@ -231,3 +231,30 @@ def test_store_stays_consistent_under_any_sequence(ops, coop, gain, decay, floor
         assert all(0.0 <= t <= 1.0 for t in store.trust.values())
         # Every tie ever formed is either still there or counted as dropped.
         assert len(store) == store.formed - store.dropped
+
+
+def test_edges_are_made_again_after_every_kind_of_change():
+    """edges() is kept until the ties change: each change gives the dict's current ties."""
+    store = TieStore(gain=0.3, decay=0.1, floor=0.05)
+
+    def current():
+        return sorted((pair_key(i, j), t) for i, j, t in zip(*store.edges(), strict=True))
+
+    def expected():
+        return sorted(store.trust.items())
+
+    store.set(0, 1, 0.5)
+    store.set(1, 2, 0.06)
+    assert current() == expected()
+    assert store.edges() is store.edges()  # kept while nothing changes
+    with pytest.raises(ValueError):
+        store.edges()[2][0] = 1.0  # read-only: a caller cannot change them for the others
+    changes = [lambda: store.reinforce([0, 1, 3], [0.5, 0.5, 0.5]),
+               lambda: store.weaken([0, 1], 0.5),
+               lambda: store.decay(np.full(4, 0.5)),
+               lambda: store.set(2, 3, 0.9),
+               lambda: store.remove_firm(3)]
+    for change in changes:
+        store.edges()
+        change()
+        assert current() == expected()

@@ -198,6 +198,21 @@ def test_bfs_distance_sums_match_scipys_shortest_paths() -> None:
     assert reached.tolist() == np.isfinite(dist).sum(axis=1).tolist()
 
 
+
+def test_more_bfs_sources_than_one_batch_over_several_components() -> None:
+    """Searches run 64 at a time: 150 sources, some in a second component or isolated."""
+    u, v = random_connected_ties(500, 400, seed=4)
+    u2, v2 = random_connected_ties(30, 10, seed=5)
+    adj = adjacency(540, np.concatenate([u, u2 + 500]), np.concatenate([v, v2 + 500]))
+    sources = np.random.default_rng(6).choice(540, size=150, replace=False)
+    reached = np.zeros(sources.size, dtype=np.int64)
+    total = compiled.bfs_distance_sums(adj.indptr, adj.indices, sources, reached)
+    dist = shortest_path(adj, method="D", unweighted=True, indices=sources)
+    assert total == int(dist[np.isfinite(dist)].sum())
+    assert reached.tolist() == np.isfinite(dist).sum(axis=1).tolist()
+    assert {1, 30, 500} <= set(reached.tolist())  # isolated, small and large component
+
+
 def test_triangle_counts_match_the_sparse_product_around_a_hub() -> None:
     """Twice the triangles per node, counted without forming A @ A, equal the row sums of
     (A @ A) ∘ A, for a graph with a hub tied to every node, on all nodes and on a sample."""

@@ -688,3 +688,64 @@ def bfs_distance_sums(indptr, indices, sources, reached):
                 reached[first + _bit_count(lowest - _ONE)] += 1
                 bits &= bits - _ONE
     return total
+
+
+# ----------------------------------------------------------------------- learning
+
+
+@_compiled
+def learn_from_jobs(rng, members, member_offsets, assigned_firm, assigned_phase,
+                    assigned_offsets, failed, segment, factors, alive, capability, knowledge,
+                    specialty, innovations, last_innovation, novelty, capability_learning,
+                    spillover, innovation_base, diversity_bonus, innovation_lift, month):
+    """The per-job part of :meth:`clustersim.model.ClusterModel.learn_and_innovate`, job by
+    job in the same order with the same draws: learning by doing, knowledge spillover
+    within the team and, for delivered jobs, the innovation draw (``factors[j]``: the
+    innovation-chance hooks' factors for job j, applied in turn). Returns the innovations."""
+    count = 0
+    team = np.empty(max(1, members.size), dtype=np.int64)
+    known = np.empty(max(1, members.size), dtype=np.float64)
+    for j in range(segment.size):
+        size = 0
+        for i in range(member_offsets[j], member_offsets[j + 1]):
+            if alive[members[i]]:
+                team[size] = members[i]
+                size += 1
+        if size == 0:
+            continue
+        for a in range(assigned_offsets[j], assigned_offsets[j + 1]):
+            firm, phase = assigned_firm[a], assigned_phase[a]
+            if alive[firm]:
+                capability[firm, phase] += capability_learning * (1.0 - capability[firm, phase])
+        best = knowledge[team[0]]
+        total = 0.0
+        for i in range(size):
+            known[i] = knowledge[team[i]]
+            best = max(best, known[i])
+            total += known[i]
+        for i in range(size):
+            knowledge[team[i]] = known[i] + spillover * (best - known[i])  # spillover, 003:L2379
+        if failed[j]:
+            continue
+        level = novelty[segment[j]]
+        diversity = 0
+        for i in range(size):
+            first = True
+            for e in range(i):
+                if specialty[team[e]] == specialty[team[i]]:
+                    first = False
+                    break
+            if first:
+                diversity += 1
+        chance = (innovation_base * min(1.0, (total / size) / level)
+                  * (1.0 + diversity_bonus * (diversity - 1)))
+        for h in range(factors.shape[1]):
+            chance *= factors[j, h]
+        if next_random(rng) < chance:
+            count += 1
+            lift = innovation_lift * level  # additive, never compounding
+            for i in range(size):
+                knowledge[team[i]] += lift
+                innovations[team[i]] += 1
+                last_innovation[team[i]] = month
+    return count

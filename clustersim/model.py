@@ -16,6 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from clustersim import metrics, rivalry
+from clustersim import compiled, metrics, rivalry
 from clustersim.agents.firm import Firm, FirmState
 from clustersim.agents.institution import Institution
 from clustersim.compiled import (
@@ -132,6 +133,19 @@ def collector_paused() -> Iterator[None]:
             _collector_pauses -= 1
             if _collector_pauses == 0 and _collector_was_enabled:
                 gc.enable()
+
+
+def _flat(lists: list[list[int]]) -> np.ndarray:
+    """Lists of ints, concatenated (for compiled loops over variable-length rows)."""
+    return np.fromiter(chain.from_iterable(lists), dtype=np.int64,
+                       count=sum(map(len, lists)))
+
+
+def _offsets(lists: list) -> np.ndarray:
+    """Where each list starts in their concatenation, and where the last ends."""
+    offsets = np.zeros(len(lists) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, lists), dtype=np.int64, count=len(lists)), out=offsets[1:])
+    return offsets
 
 
 def resolve_scenario(scenario: Scenario | str | Path | None, overrides: dict[str, Any]) -> Scenario:
@@ -645,34 +659,31 @@ class ClusterModel(mesa.Model):
         sc, f = self.scenario, self.firms
         learn = sc.learning
         market = self.market
-        random = self.random.random
-        for job, failed in self.jobs_completed:
-            members = [m for m in job.members if f.alive[m]]
-            if not members:
-                continue
-            for firm, phase, _load in job.assignments:
-                if f.alive[firm]:
-                    f.capability[firm, phase] += learn.capability_learning * (1.0 - f.capability[firm, phase])
-            knowledge = [float(f.knowledge[m]) for m in members]
-            best = max(knowledge)
-            for m, k in zip(members, knowledge, strict=True):
-                f.knowledge[m] = k + learn.spillover * (best - k)  # spillover, 003:L2379
-            if failed:
-                continue
-            novelty = float(market.novelty[job.segment])
-            team_knowledge = sum(knowledge) / len(knowledge)
-            diversity = len({int(f.specialty[m]) for m in members})
-            chance = (learn.innovation_base * min(1.0, team_knowledge / novelty)
-                      * (1.0 + learn.diversity_bonus * (diversity - 1)))
-            for _owner, factor in self.hooks.innovation_chance:  # hook: joint R&D
-                chance *= factor(job)
-            if random() < chance:
-                self.month["innovations"] += 1
-                lift = learn.innovation_lift * novelty  # additive, never compounding
-                for m in members:
-                    f.knowledge[m] += lift
-                    f.innovations[m] += 1
-                    f.last_innovation[m] = self.steps
+        completed = self.jobs_completed
+        if completed:  # job by job, compiled (same draws from the model's stream)
+            jobs = [job for job, _failed in completed]
+            members = [job.members for job in jobs]
+            assigned = [job.assignments for job in jobs]
+            hooks = self.hooks.innovation_chance  # joint R&D: factors per job, applied in turn
+            factors = np.array([[factor(job) for _owner, factor in hooks] for job in jobs],
+                               dtype=np.float64).reshape(len(jobs), len(hooks))
+            work = np.fromiter(chain.from_iterable(chain.from_iterable(assigned)),
+                               dtype=np.float64).reshape(-1, 3)  # (firm, phase, load) rows
+            stream = compiled.TwisterStream(self.random)
+            try:
+                innovations = compiled.learn_from_jobs(
+                    stream.state, _flat(members), _offsets(members),
+                    work[:, 0].astype(np.int64), work[:, 1].astype(np.int64), _offsets(assigned),
+                    np.array([failed for _job, failed in completed], dtype=np.bool_),
+                    np.array([job.segment for job in jobs], dtype=np.int64), factors,
+                    f.alive, f.capability, f.knowledge, f.specialty, f.innovations,
+                    f.last_innovation, np.asarray(market.novelty, dtype=np.float64),
+                    learn.capability_learning, learn.spillover, learn.innovation_base,
+                    learn.diversity_bonus, learn.innovation_lift, self.steps)
+            finally:
+                stream.hand_back()
+            if innovations:
+                self.month["innovations"] += innovations
         # R&D closes part of the gap to the frontier; a lead over it is imitated away
         # by the world (bounded, never below the frontier: no plain depreciation).
         n = f.n

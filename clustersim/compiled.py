@@ -749,3 +749,117 @@ def learn_from_jobs(rng, members, member_offsets, assigned_firm, assigned_phase,
                 innovations[team[i]] += 1
                 last_innovation[team[i]] = month
     return count
+
+
+# ----------------------------------------------------------------------- delivery
+
+
+@_compiled
+def pair_keys(members, offsets, base):
+    """Each team's pairs (a < b by position) as tie keys (``min × base + max``, as
+    :func:`clustersim.ties.pair_key`), teams one after the other, and each team's offsets."""
+    pair_offsets = np.zeros(offsets.size, dtype=np.int64)
+    for j in range(offsets.size - 1):
+        size = offsets[j + 1] - offsets[j]
+        pair_offsets[j + 1] = pair_offsets[j] + size * (size - 1) // 2
+    keys = np.empty(pair_offsets[-1], dtype=np.int64)
+    k = 0
+    for j in range(offsets.size - 1):
+        for a in range(offsets[j], offsets[j + 1]):
+            for b in range(a + 1, offsets[j + 1]):
+                i, m = members[a], members[b]
+                keys[k] = i * base + m if i < m else m * base + i
+                k += 1
+    return keys, pair_offsets
+
+
+@_compiled
+def deliver_jobs(rng, lead, value, export, max_hours, members, offsets, pair_trust,
+                 pair_offsets, any_disrupted, disrupted, assigned_firm, assigned_load,
+                 assigned_offsets, alive, cash, revenue_month, failure_base,
+                 failure_trust_effect, failure_distance_effect, failure_penalty, lead_premium,
+                 sums, failed, payer, payee, paid):
+    """The jobs loop of :meth:`clustersim.model.ClusterModel.produce_and_pay`, job by job in
+    the same order with the same draws: whether each fails (``failed``), what the customer
+    pays the lead and the lead its partners by their share of the work (in ``cash`` and
+    ``revenue_month``). ``sums`` carries (customer payments, partner payments made,
+    partner payments received, export revenue) on from the values given; each payment to
+    a partner is written to ``payer``/``payee``/``paid``. Returns (failures, payments)."""
+    failures = 0
+    payments = 0
+    width = 1
+    for j in range(lead.size):
+        width = max(width, assigned_offsets[j + 1] - assigned_offsets[j])
+    share_firm = np.empty(width, dtype=np.int64)
+    share_load = np.empty(width, dtype=np.float64)
+    for j in range(lead.size):
+        boss = lead[j]
+        if not alive[boss]:
+            failed[j] = True
+            failures += 1
+            continue  # the lead has gone: nobody delivers, nobody is paid
+        # Low trust and long distances make a delivery fail more often; a member that
+        # produced nothing makes it fail.
+        chance = 1.0
+        blocked = False
+        if any_disrupted:
+            for i in range(offsets[j], offsets[j + 1]):
+                if disrupted[members[i]]:
+                    blocked = True
+                    break
+        if not blocked:
+            size = offsets[j + 1] - offsets[j]
+            trust = 1.0
+            if size >= 2:
+                total = 0.0
+                for p in range(pair_offsets[j], pair_offsets[j + 1]):
+                    total += pair_trust[p]
+                trust = total / (size * (size - 1) / 2)
+            chance = min(1.0, failure_base + failure_trust_effect * (1.0 - trust)
+                         + failure_distance_effect * max_hours[j])
+        failed[j] = next_random(rng) < chance
+        if failed[j]:
+            failures += 1
+        amount = value[j] * (1.0 - failure_penalty) if failed[j] else value[j]
+        if export[j]:
+            sums[3] += amount
+        cash[boss] += amount
+        revenue_month[boss] += amount
+        sums[0] += amount
+        shares = 0  # living firms' summed load, in order of first appearance
+        for a in range(assigned_offsets[j], assigned_offsets[j + 1]):
+            firm = assigned_firm[a]
+            if not alive[firm]:
+                continue
+            slot = shares
+            for s in range(shares):
+                if share_firm[s] == firm:
+                    slot = s
+                    break
+            if slot == shares:
+                share_firm[slot] = firm
+                share_load[slot] = 0.0
+                shares += 1
+            share_load[slot] += assigned_load[a]
+        load = 0.0
+        for s in range(shares):
+            load += share_load[s]
+        if load <= 0:
+            continue
+        pot = amount * (1.0 - lead_premium)
+        for s in range(shares):
+            firm = share_firm[s]
+            if firm == boss:
+                continue
+            pay = pot * share_load[s] / load
+            cash[boss] -= pay
+            revenue_month[boss] -= pay
+            sums[1] += pay
+            cash[firm] += pay
+            revenue_month[firm] += pay
+            sums[2] += pay
+            payer[payments] = boss
+            payee[payments] = firm
+            paid[payments] = pay
+            payments += 1
+    return failures, payments

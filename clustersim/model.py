@@ -16,7 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from itertools import chain
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ from clustersim.teams import (
     TeamBuilder,
     build_static_networks,
 )
-from clustersim.ties import TieStore
+from clustersim.ties import PAIR_KEY_BASE, TieStore
 
 # Money flows recorded every month (k€); they balance the change in firms' cash.
 LEDGER_KEYS = ("customer_payments", "partner_payments_made", "partner_payments_received",
@@ -201,7 +201,6 @@ class ClusterModel(mesa.Model):
         self.hubs: list[Any] = []
         self.joint_projects: list[Any] = []
         self.event_log: list[tuple[int, str, str]] = []
-        self._any_disrupted = False  # set each month in produce_and_pay
         self.effects = Effects()  # what policies do to firms' visibility, costs and quality
         self.partner_revenue = PartnerRevenue()  # revenue by lead, 12 months (docs/ODD.md §7.13)
         self.month: Counter[str] = Counter()
@@ -590,43 +589,49 @@ class ClusterModel(mesa.Model):
         """4. Jobs due this month are delivered (or fail) and paid; firms pay their costs."""
         sc, f = self.scenario, self.firms
         prod = sc.production
-        alive = f.alive
-        random = self.random.random
         ledger = self.ledger
-        record = self.partner_revenue.record
-        self._any_disrupted = bool(f.disrupted[: f.n].any())
-        for job in self.jobs.pop(self.steps, []):
-            failed = (not alive[job.lead]) or random() < self._failure_chance(job)
-            self.jobs_completed.append((job, failed))
-            if failed:
-                self.month["delivery_failures"] += 1
-            if not alive[job.lead]:
-                continue  # the lead has gone: nobody delivers, nobody is paid
-            value = job.value * (1.0 - prod.failure_penalty) if failed else job.value
-            if "export" in job.tags:
-                self.month["export_revenue"] += value
-            f.cash[job.lead] += value
-            f.revenue_month[job.lead] += value
-            ledger["customer_payments"] += value
-            shares: dict[int, float] = {}
-            for firm, _phase, load in job.assignments:
-                if alive[firm]:
-                    shares[firm] = shares.get(firm, 0.0) + load
-            total = sum(shares.values())
-            if total <= 0:
-                continue
-            pot = value * (1.0 - sc.teams.lead_premium)
-            for firm, share in shares.items():
-                if firm == job.lead:
-                    continue
-                pay = pot * share / total
-                f.cash[job.lead] -= pay
-                f.revenue_month[job.lead] -= pay
-                ledger["partner_payments_made"] += pay
-                f.cash[firm] += pay
-                f.revenue_month[firm] += pay
-                ledger["partner_payments_received"] += pay
-                record(job.lead, firm, pay)
+        due = self.jobs.pop(self.steps, [])
+        if due:  # job by job, compiled (same draws from the model's stream)
+            members = [job.members for job in due]
+            flat, offsets = _flat(members), _offsets(members)
+            keys, pair_offsets = compiled.pair_keys(flat, offsets, PAIR_KEY_BASE)
+            trust = np.fromiter(map(self.ties.trust.get, keys.tolist(), repeat(0.0)),
+                                dtype=np.float64, count=len(keys))
+            assigned = [job.assignments for job in due]
+            work = np.fromiter(chain.from_iterable(chain.from_iterable(assigned)),
+                               dtype=np.float64).reshape(-1, 3)  # (firm, phase, load) rows
+            sums = np.array([ledger["customer_payments"], ledger["partner_payments_made"],
+                             ledger["partner_payments_received"], self.month["export_revenue"]],
+                            dtype=np.float64)
+            failed = np.zeros(len(due), dtype=np.bool_)
+            payer, payee = (np.zeros(len(work), dtype=np.int64) for _ in range(2))
+            paid = np.zeros(len(work))
+            stream = compiled.TwisterStream(self.random)
+            try:
+                failures, payments = compiled.deliver_jobs(
+                    stream.state, np.array([job.lead for job in due], dtype=np.int64),
+                    np.array([job.value for job in due], dtype=np.float64),
+                    np.array(["export" in job.tags for job in due], dtype=np.bool_),
+                    np.array([job.max_hours for job in due], dtype=np.float64),
+                    flat, offsets, trust, pair_offsets, bool(f.disrupted[: f.n].any()), f.disrupted,
+                    work[:, 0].astype(np.int64), work[:, 2].copy(), _offsets(assigned),
+                    f.alive, f.cash, f.revenue_month, prod.failure_base,
+                    prod.failure_trust_effect, prod.failure_distance_effect,
+                    prod.failure_penalty, sc.teams.lead_premium, sums, failed, payer, payee, paid)
+            finally:
+                stream.hand_back()
+            self.jobs_completed.extend(zip(due, failed.tolist(), strict=True))
+            if failures:
+                self.month["delivery_failures"] += failures
+            if any("export" in job.tags and f.alive[job.lead] for job in due):
+                self.month["export_revenue"] = float(sums[3])
+            for key, total in zip(("customer_payments", "partner_payments_made",
+                                   "partner_payments_received"), sums.tolist(), strict=False):
+                ledger[key] = total
+            record = self.partner_revenue.record
+            for a, b, pay in zip(payer[:payments].tolist(), payee[:payments].tolist(),
+                                 paid[:payments].tolist(), strict=True):
+                record(a, b, pay)
         n = f.n
         live = f.alive[:n]
         costs = np.where(live, f.monthly_costs(prod.wage, prod.overhead), 0.0)
@@ -644,15 +649,6 @@ class ClusterModel(mesa.Model):
     def net_cash_flow(self) -> float:
         """The change in all firms' cash this month that the money ledger accounts for (k€)."""
         return sum(sign * self.ledger[key] for key, sign in CASH_SIGNS.items())
-
-    def _failure_chance(self, job: Job) -> float:
-        """Low trust and long distances make a delivery fail more often."""
-        prod = self.scenario.production
-        if self._any_disrupted and self.firms.disrupted[job.members].any():
-            return 1.0  # a member produced nothing: the order cannot be delivered
-        trust = self.ties.mean_pair_trust(job.members)
-        return min(1.0, prod.failure_base + prod.failure_trust_effect * (1.0 - trust)
-                   + prod.failure_distance_effect * job.max_hours)
 
     def learn_and_innovate(self) -> None:
         """5. Partners learn from each other; projects innovate; R&D catches up with the frontier."""

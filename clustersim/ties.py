@@ -17,12 +17,12 @@ import numpy as np
 # cooperative firms forgets at half the rate, a pair of opportunists at 1.5 times it.
 DECAY_COOPERATIVENESS_OFFSET = 1.5
 
-_BASE = 1 << 32  # a pair (i, j), i < j, is stored under the key i * _BASE + j
+PAIR_KEY_BASE = 1 << 32  # a pair (i, j), i < j, is stored under the key i × base + j
 
 
 def pair_key(i: int, j: int) -> int:
     """The dict key of the unordered pair (i, j)."""
-    return i * _BASE + j if i < j else j * _BASE + i
+    return i * PAIR_KEY_BASE + j if i < j else j * PAIR_KEY_BASE + i
 
 
 class TieStore:
@@ -109,7 +109,7 @@ class TieStore:
             return
         keys = np.fromiter(self.trust.keys(), dtype=np.int64, count=len(self.trust))
         values = np.fromiter(self.trust.values(), dtype=np.float64, count=len(self.trust))
-        i, j = keys // _BASE, keys % _BASE
+        i, j = keys // PAIR_KEY_BASE, keys % PAIR_KEY_BASE
         coop = 0.5 * (cooperativeness[i] + cooperativeness[j])
         values *= 1.0 - self.decay_rate * (DECAY_COOPERATIVENESS_OFFSET - coop)
         keep = values >= self.floor
@@ -141,7 +141,7 @@ class TieStore:
 
     @staticmethod
     def _frozen(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        arrays = (keys // _BASE, keys % _BASE, values)
+        arrays = (keys // PAIR_KEY_BASE, keys % PAIR_KEY_BASE, values)
         for array in arrays:
             array.flags.writeable = False
         return arrays

@@ -1,18 +1,26 @@
-"""Compiled staffing (numba): the per-order partner choice of docs/ODD.md §7.2 at C speed.
+"""Compiled loops (numba): the model's per-order and per-job work, and network metrics, at C speed.
 
-:class:`clustersim.teams.TeamBuilder` staffs an order with :meth:`~TeamBuilder.staff`, in
-plain Python. In months without partner weights or a dependence cap, whose partner-candidate
-sources all give a :class:`~clustersim.hooks.CandidateTable`, it calls :func:`staff_order`
-here instead, which does the same arithmetic in the same order and draws the same random
-numbers: results are bit for bit those of the Python code, so the
-two paths can alternate month by month (a programme starting, say) without changing a
-run. ``tests/test_compiled.py`` holds them equal.
+- **Orders** (docs/ODD.md §7.2): :func:`staff_order` staffs one order as
+  :meth:`clustersim.teams.TeamBuilder.staff` does; :func:`staff_month` runs a dynamic
+  month's whole order loop (early offers, bids, lead draws, staffing, win draw, commitment).
+  :class:`~clustersim.teams.TeamBuilder` uses them in months without partner weights or a
+  dependence cap whose partner-candidate sources all give a
+  :class:`~clustersim.hooks.CandidateTable`; the Python code runs the other months.
+- **Jobs**: :func:`deliver_jobs` (delivery and payment, §7.3) and :func:`learn_from_jobs`
+  (learning and innovation, §7.4).
+- **Monthly indexes** (:func:`bucket_by_phase`, :func:`partners_by_firm`) and **network
+  metrics** (:func:`twice_triangles`, :func:`bfs_distance_sums`).
 
-Same draws: the model's ``random.Random`` is a Mersenne Twister (MT19937). For a month
-staffed here, its state is copied into an array (:class:`TwisterStream`), every draw of the
-month's order loop is taken from that array by :func:`next_random`, which reproduces
-CPython's ``random.random()`` (``_randommodule.c``: ``genrand_uint32`` and
-``random_random``) exactly, and the state is written back at the end of the loop.
+Each does the Python code's arithmetic in the same order and draws the same random numbers,
+so results are bit for bit those of the Python code and the paths can alternate month by
+month (a programme starting, say) without changing a run. ``tests/test_compiled.py`` holds
+them equal, and the fingerprints did not change when the loops were compiled.
+
+Same draws: the model's ``random.Random`` is a Mersenne Twister (MT19937). For a compiled
+loop, its state is copied into an array (:class:`TwisterStream`), every draw is taken from
+that array by :func:`next_random`, which reproduces CPython's ``random.random()``
+(``_randommodule.c``: ``genrand_uint32`` and ``random_random``) exactly, and the state is
+written back at the end of the loop.
 """
 
 from __future__ import annotations

@@ -782,6 +782,31 @@ def pair_keys(members, offsets, base):
 
 
 @_compiled
+def living_pairs(members, offsets, alive, cooperativeness, base):
+    """Each team's pairs of living members (a < b by position) as tie keys (as
+    :func:`pair_keys`) with the pair's mean cooperativeness, teams one after the other, and
+    each team's offsets into them."""
+    living = np.empty(members.size, dtype=np.int64)
+    living_offsets = np.zeros(offsets.size, dtype=np.int64)
+    count = 0
+    for j in range(offsets.size - 1):
+        for i in range(offsets[j], offsets[j + 1]):
+            if alive[members[i]]:
+                living[count] = members[i]
+                count += 1
+        living_offsets[j + 1] = count
+    keys, pair_offsets = pair_keys(living[:count], living_offsets, base)
+    mean = np.empty(keys.size, dtype=np.float64)
+    k = 0
+    for j in range(offsets.size - 1):
+        for a in range(living_offsets[j], living_offsets[j + 1]):
+            for b in range(a + 1, living_offsets[j + 1]):
+                mean[k] = 0.5 * (cooperativeness[living[a]] + cooperativeness[living[b]])
+                k += 1
+    return keys, mean, pair_offsets
+
+
+@_compiled
 def deliver_jobs(rng, lead, value, export, max_hours, members, offsets, pair_trust,
                  pair_offsets, any_disrupted, disrupted, assigned_firm, assigned_load,
                  assigned_offsets, alive, cash, revenue_month, failure_base,

@@ -695,14 +695,13 @@ class ClusterModel(mesa.Model):
         f = self.firms
         keep = 1.0 - self.scenario.production.failure_trust_loss
         coop = f.cooperativeness
-        for job, failed in self.jobs_completed:
-            members = [m for m in job.members if f.alive[m]]
-            if len(members) < 2:
-                continue
-            if failed:
-                self.ties.weaken(members, keep)
-            else:
-                self.ties.reinforce(members, [float(coop[m]) for m in members])
+        completed = self.jobs_completed
+        if completed:  # every pair of living members, job by job
+            members = [job.members for job, _failed in completed]
+            keys, mean_coop, offsets = compiled.living_pairs(
+                _flat(members), _offsets(members), f.alive, coop, PAIR_KEY_BASE)
+            delivered = np.repeat([not failed for _job, failed in completed], np.diff(offsets))
+            self.ties.after_jobs(keys, mean_coop, delivered, keep)
         self.ties.decay(coop[: f.n])
 
     def update_demography(self) -> None:

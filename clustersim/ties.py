@@ -63,30 +63,46 @@ class TieStore:
 
     def reinforce(self, members: list[int], cooperativeness: list[float]) -> None:
         """A team delivered: trust between every pair rises (creates ties between strangers)."""
-        gain = self.gain
-        self._edges = None
-        for a in range(len(members)):
-            i = members[a]
-            for b in range(a + 1, len(members)):
-                j = members[b]
-                key = pair_key(i, j)
-                old = self.trust.get(key)
-                c = 0.5 * (cooperativeness[a] + cooperativeness[b])
-                if old is None:
-                    self.formed += 1
-                    self.partners.setdefault(i, set()).add(j)
-                    self.partners.setdefault(j, set()).add(i)
-                    old = 0.0
-                self.trust[key] = old + gain * c * (1.0 - old)
+        pairs = list(self._pairs(members))
+        mean = [0.5 * (cooperativeness[a] + cooperativeness[b]) for a, b in pairs]
+        self.after_jobs(np.array([pair_key(members[a], members[b]) for a, b in pairs], dtype=np.int64),
+                        np.array(mean, dtype=np.float64), np.ones(len(pairs), dtype=bool), 1.0)
 
     def weaken(self, members: list[int], keep: float) -> None:
         """A team failed to deliver: existing trust between its pairs × ``keep``."""
-        self._edges = None
+        pairs = list(self._pairs(members))
+        self.after_jobs(np.array([pair_key(members[a], members[b]) for a, b in pairs], dtype=np.int64),
+                        np.zeros(len(pairs)), np.zeros(len(pairs), dtype=bool), keep)
+
+    @staticmethod
+    def _pairs(members: list[int]) -> Iterable[tuple[int, int]]:
+        """Positions (a, b), a < b, of a team's pairs, in the order trust is updated."""
         for a in range(len(members)):
             for b in range(a + 1, len(members)):
-                key = pair_key(members[a], members[b])
-                if key in self.trust:
-                    self.trust[key] *= keep
+                yield a, b
+
+    def after_jobs(self, keys: np.ndarray, cooperativeness: np.ndarray, delivered: np.ndarray,
+                   keep: float) -> None:
+        """Completed jobs' pairs in turn (keys from :func:`pair_key`): a delivered job's pair
+        is reinforced as :meth:`reinforce` does (``cooperativeness``: the pair's mean), a
+        failed job's existing tie weakened as :meth:`weaken` does."""
+        if not len(keys):
+            return
+        self._edges = None
+        trust, partners, gain = self.trust, self.partners, self.gain
+        for key, c, success in zip(keys.tolist(), cooperativeness.tolist(), delivered.tolist(),
+                                   strict=True):
+            old = trust.get(key)
+            if success:
+                if old is None:
+                    self.formed += 1
+                    i, j = divmod(key, PAIR_KEY_BASE)
+                    partners.setdefault(i, set()).add(j)
+                    partners.setdefault(j, set()).add(i)
+                    old = 0.0
+                trust[key] = old + gain * c * (1.0 - old)
+            elif old is not None:
+                trust[key] = old * keep
 
     def mean_pair_trust(self, members: list[int]) -> float:
         """Mean trust over the pairs of a team (1 for a firm working alone)."""

@@ -19,6 +19,7 @@ from fingerprints import _frames
 from clustersim import compiled
 from clustersim.model import ClusterModel
 from clustersim.teams import TeamBuilder
+from clustersim.ties import PAIR_KEY_BASE, pair_key
 
 
 def test_the_twister_reproduces_pythons_random_across_several_twists() -> None:
@@ -190,3 +191,24 @@ def test_a_month_hands_the_random_stream_back_even_when_it_fails(
         model.step()
     reference.random()
     assert np.array_equal(model.random.getstate()[1], reference.getstate()[1])
+
+
+def test_living_pairs_are_the_pairs_of_each_teams_living_members_in_order() -> None:
+    rng = np.random.default_rng(8)
+    teams = [rng.choice(40, size=int(k), replace=False).tolist() for k in rng.integers(1, 7, 60)]
+    alive = rng.random(40) < 0.8
+    coop = rng.random(40)
+    flat = np.array([m for team in teams for m in team], dtype=np.int64)
+    offsets = np.r_[0, np.cumsum([len(team) for team in teams])].astype(np.int64)
+    keys, mean, pair_offsets = compiled.living_pairs(flat, offsets, alive, coop, PAIR_KEY_BASE)
+    expected_keys, expected_mean, expected_offsets = [], [], [0]
+    for team in teams:
+        living = [m for m in team if alive[m]]
+        for a in range(len(living)):
+            for b in range(a + 1, len(living)):
+                expected_keys.append(pair_key(living[a], living[b]))
+                expected_mean.append(0.5 * (float(coop[living[a]]) + float(coop[living[b]])))
+        expected_offsets.append(len(expected_keys))
+    assert keys.tolist() == expected_keys
+    assert mean.tolist() == expected_mean
+    assert pair_offsets.tolist() == expected_offsets

@@ -197,21 +197,33 @@ class TwisterStream:
 
 
 @_compiled
-def _hood_pick(cells_keys, cells_start, cells_end, members, key0, pick_index):
-    """The ``pick_index``-th member of the 3 × 3 cells around ``key0`` (in the order of
-    :meth:`clustersim.region.CellIndex.neighbourhood`), or -1 (always for a ``pick_index``
-    of -1); also returns how many members the cells hold (all of them when not found)."""
+def _hood_cells(cells_keys, cells_start, cells_end, key0, lo, hi):
+    """The occupied cells of the 3 × 3 around ``key0``, in the order of
+    :meth:`clustersim.region.CellIndex.neighbourhood`: their member ranges go to ``lo``/``hi``;
+    returns how many cells and how many members they hold."""
+    cells = 0
     total = 0
     for dx in (-1, 0, 1):
         for dy in (-1, 0, 1):
             key = key0 + dx * CELL_KEY_STRIDE + dy
             slot = np.searchsorted(cells_keys, key)
             if slot < cells_keys.size and cells_keys[slot] == key:
-                size = cells_end[slot] - cells_start[slot]
-                if 0 <= pick_index - total < size:
-                    return members[cells_start[slot] + pick_index - total], total
-                total += size
-    return -1, total
+                lo[cells] = cells_start[slot]
+                hi[cells] = cells_end[slot]
+                total += hi[cells] - lo[cells]
+                cells += 1
+    return cells, total
+
+
+@_compiled
+def _hood_member(members, lo, hi, cells, pick_index):
+    """The ``pick_index``-th member of the cells found by :func:`_hood_cells`."""
+    for c in range(cells):
+        size = hi[c] - lo[c]
+        if pick_index < size:
+            return members[lo[c] + pick_index]
+        pick_index -= size
+    return -1
 
 
 @_compiled
@@ -269,6 +281,8 @@ def staff_order(rng, lead, phases, work, duration, free, capability, cover_thres
     n_out = 0
     strangers = 0
     n_offers = 0
+    hood_lo = np.empty(9, dtype=np.int64)  # member ranges of the cells around the lead
+    hood_hi = np.empty(9, dtype=np.int64)
     lx = x[lead]
     ly = y[lead]
     for k in range(len(phases)):
@@ -299,14 +313,14 @@ def staff_order(rng, lead, phases, work, duration, free, capability, cover_thres
             starts = cells_start[base:stop]
             ends = cells_end[base:stop]
             key0 = math.floor(lx / cell_km) * CELL_KEY_STRIDE + math.floor(ly / cell_km)
-            size = _hood_pick(keys, starts, ends, cell_members, key0, -1)[1]
+            cells, size = _hood_cells(keys, starts, ends, key0, hood_lo, hood_hi)
             if size > 0:
                 draws = search_draws[lead]
                 weight0 = stranger_weight[lead]
                 strangers += draws
                 for _ in range(draws):
-                    c, _total = _hood_pick(keys, starts, ends, cell_members, key0,
-                                           int(next_random(rng) * size))
+                    c = _hood_member(cell_members, hood_lo, hood_hi, cells,
+                                     int(next_random(rng) * size))
                     if c == lead or _tie(part_offsets, part_ids, lead, c) >= 0:
                         continue
                     if _listed(scratch_firm[pooled:], count - pooled, c):
@@ -442,9 +456,20 @@ def partners_by_firm(u, v, trust, n):
         fill[v[e]] += 1
     for f in range(n):
         lo, hi = offsets[f], offsets[f + 1]
-        order = np.argsort(partners[lo:hi])
-        partners[lo:hi] = partners[lo:hi][order]
-        trusts[lo:hi] = trusts[lo:hi][order]
+        if hi - lo > 32:
+            order = np.argsort(partners[lo:hi])
+            partners[lo:hi] = partners[lo:hi][order]
+            trusts[lo:hi] = trusts[lo:hi][order]
+            continue
+        for i in range(lo + 1, hi):  # few partners: insertion sort, no allocation
+            p, t = partners[i], trusts[i]
+            k = i - 1
+            while k >= lo and partners[k] > p:
+                partners[k + 1] = partners[k]
+                trusts[k + 1] = trusts[k]
+                k -= 1
+            partners[k + 1] = p
+            trusts[k + 1] = t
     return offsets, partners, trusts
 
 

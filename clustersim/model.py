@@ -542,8 +542,9 @@ class ClusterModel(mesa.Model):
         formal = f.formal_network[: f.n].tolist() if len(self.formal_networks) else None
         joined: list[int] = []
         end_base = self.steps - 1
+        leads, flags = lead.tolist(), staffed.flags.tolist()
         for k, assignments in staffed.assignments.items():
-            order, first = orders[k], int(lead[k])
+            order, first = orders[k], leads[k]
             members = list(dict.fromkeys([first] + [a[0] for a in assignments]))
             month["orders_won"] += 1
             self.team_sizes.append(len(members))
@@ -556,7 +557,7 @@ class ClusterModel(mesa.Model):
             if order.export:
                 job.tags.add("export")
                 month["export_orders_won"] += 1
-            elif staffed.flags[k] & EARLY_STAFFED:
+            elif flags[k] & EARLY_STAFFED:
                 month["early_orders_won"] += 1
             self.jobs.setdefault(job.end, []).append(job)
             self.jobs_won.append(job)

@@ -769,18 +769,17 @@ class TeamBuilder:
             np.fromiter((order.export for order in orders), dtype=np.bool_, count=count))
         pools = self._lead_pools
         n = firms.n
-        results = (np.full(count, -1, np.int64), np.zeros(count, np.int64),
-                   np.full(count, -1, np.int64), np.zeros(count, np.int64),
-                   np.zeros(count, np.int64), np.zeros(count, np.int64), np.zeros(count))
+        # The kernel writes every order's results (a won order's start too) and every buffer
+        # entry before it is read: no need to zero them.
+        results = (*(np.empty(count, np.int64) for _ in range(6)), np.empty(count))
         before, after, (out_firm, _phase, _take) = self._compiled
         # Room in the month's buffers; the kernel stops (and is called again) when one
         # more order's output might not fit, so at least one order's must.
         assigned_room = max(self.MONTH_ROOM, out_firm.size)
         offered_room = max(self.MONTH_ROOM, self._offers[0].size)
-        assigned = (np.zeros(assigned_room, np.int64), np.zeros(assigned_room, np.int64),
-                    np.zeros(assigned_room))
-        offered = (np.zeros(offered_room, np.int64), np.zeros(offered_room, np.int64),
-                   np.zeros(offered_room, np.int64))
+        assigned = (np.empty(assigned_room, np.int64), np.empty(assigned_room, np.int64),
+                    np.empty(assigned_room))
+        offered = tuple(np.empty(offered_room, np.int64) for _ in range(3))
         cfg = market.cfg
         constants = (self.early_notice, pools["domestic"], pools["export"], pools["early"],
                      np.ascontiguousarray(firms.quality_bonus[:n], dtype=np.float64),

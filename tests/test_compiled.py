@@ -212,3 +212,19 @@ def test_living_pairs_are_the_pairs_of_each_teams_living_members_in_order() -> N
     assert keys.tolist() == expected_keys
     assert mean.tolist() == expected_mean
     assert pair_offsets.tolist() == expected_offsets
+
+
+def test_partners_by_firm_sorts_every_firms_partners_few_or_many() -> None:
+    """Insertion sort for a few partners, argsort for many (firm 0 has 120): both sorted,
+    each partner with its tie's trust, as sorting (firm, partner) pairs gives."""
+    rng = np.random.default_rng(9)
+    pairs = {(0, j) for j in range(1, 121)}
+    pairs |= {tuple(sorted(p)) for p in rng.integers(0, 150, size=(400, 2)).tolist() if p[0] != p[1]}
+    u, v = (np.array(side, dtype=np.int64) for side in zip(*sorted(pairs), strict=True))
+    trust = rng.random(u.size)
+    offsets, partners, trusts = compiled.partners_by_firm(u, v, trust, 150)
+    src, dst = np.r_[u, v], np.r_[v, u]
+    order = np.lexsort((dst, src))
+    assert partners.tolist() == dst[order].tolist()
+    assert trusts.tolist() == np.r_[trust, trust][order].tolist()
+    assert offsets.tolist() == np.searchsorted(src[order], np.arange(151)).tolist()

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.stats import rankdata
 
 from clustersim.config.policies import ChallengeGrantsConfig
 from clustersim.policies import register
@@ -297,6 +296,8 @@ class ChallengeGrantsPolicy(Policy):
             p.complementarity = len({int(specialty[m]) for m in p.members}) / len(p.members)
             p.knowledge = float(np.mean(ratio[p.members]))
             p.trust = ties.mean_pair_trust(p.members)
+        from scipy.stats import rankdata  # here: scipy.stats takes ~0.4 s to import
+
         count = len(proposals)
         ranks = [
             rankdata([getattr(p, name) for p in proposals]) / count

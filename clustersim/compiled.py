@@ -661,6 +661,33 @@ def twice_triangles(indptr, indices, nodes, out):
         out[k] = count
 
 
+@_compiled
+def component_labels(indptr, indices):
+    """Connected components of an undirected graph in CSR form: (how many, each node's
+    label), labelled in order of their lowest node (as scipy's ``connected_components``)."""
+    n = indptr.size - 1
+    labels = np.full(n, -1, dtype=np.int64)
+    queue = np.empty(n, dtype=np.int64)
+    count = 0
+    for start in range(n):
+        if labels[start] >= 0:
+            continue
+        labels[start] = count
+        queue[0] = start
+        head, tail = 0, 1
+        while head < tail:
+            v = queue[head]
+            head += 1
+            for e in range(indptr[v], indptr[v + 1]):
+                w = indices[e]
+                if labels[w] < 0:
+                    labels[w] = count
+                    queue[tail] = w
+                    tail += 1
+        count += 1
+    return count, labels
+
+
 _ONE = np.uint64(1)
 
 

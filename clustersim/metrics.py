@@ -205,11 +205,11 @@ def network_structure(model: ClusterModel) -> dict[str, float]:
     position = np.full(f.n, -1, dtype=np.int64)
     position[idx] = np.arange(len(idx))
     u, v, _trust = model.ties.edges()
-    adj = networks.adjacency(len(idx), position[u], position[v])
     outputs = model.scenario.outputs
-    values = networks.network_metrics(adj, path_sources=outputs.path_length_sources,
-                                      clustering_sample=outputs.clustering_sample,
-                                      rng=model.metrics_rng)
+    values = networks.tie_metrics(len(idx), position[u], position[v],
+                                  path_sources=outputs.path_length_sources,
+                                  clustering_sample=outputs.clustering_sample,
+                                  rng=model.metrics_rng)
     return {k: values[k] for k in NETWORK_STRUCTURE_COLUMNS}
 
 

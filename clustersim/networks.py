@@ -29,7 +29,6 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 from networkx.readwrite.gexf import GEXFWriter
-from scipy.sparse.csgraph import connected_components
 
 from clustersim import compiled
 
@@ -39,6 +38,7 @@ __all__ = [
     "adjacency",
     "export_network",
     "network_metrics",
+    "tie_metrics",
     "to_networkx",
 ]
 
@@ -222,26 +222,27 @@ def _structure(adj: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
     return a
 
 
-def _triangles_per_node(adj: sp.csr_matrix, nodes: np.ndarray | None = None) -> np.ndarray:
+def _triangles_per_node(indptr: np.ndarray, indices: np.ndarray,
+                        nodes: np.ndarray | None = None) -> np.ndarray:
     """Twice the number of triangles through each node (of ``nodes``, default all): row sums
     of ``(A @ A) ∘ A``, counted by :func:`clustersim.compiled.twice_triangles` without
     forming the product (no memory blow-up around firms with many ties)."""
-    rows = (np.arange(adj.shape[0], dtype=np.int64) if nodes is None
+    rows = (np.arange(indptr.size - 1, dtype=np.int64) if nodes is None
             else np.asarray(nodes, dtype=np.int64))
     twice_triangles = np.zeros(rows.size, dtype=np.float64)
-    compiled.twice_triangles(adj.indptr, adj.indices, rows, twice_triangles)
+    compiled.twice_triangles(indptr, indices, rows, twice_triangles)
     return twice_triangles
 
 
-def _average_clustering(adj: sp.csr_matrix, degree: np.ndarray, sample: int | None = None,
-                        rng: np.random.Generator | None = None) -> float:
+def _average_clustering(indptr: np.ndarray, indices: np.ndarray, degree: np.ndarray,
+                        sample: int | None = None, rng: np.random.Generator | None = None) -> float:
     """Mean local clustering over all nodes; nodes with degree < 2 count as 0 (networkx).
 
     Exact when ``sample`` is None or the graph has at most ``sample`` nodes; otherwise the
     mean over ``sample`` distinct nodes drawn with ``rng`` (an unbiased estimate: local
     clustering lies in 0..1, so its standard error is at most 0.5 / √sample).
     """
-    n = adj.shape[0]
+    n = indptr.size - 1
     if n == 0:
         return 0.0
     nodes = None
@@ -250,7 +251,7 @@ def _average_clustering(adj: sp.csr_matrix, degree: np.ndarray, sample: int | No
             raise ValueError(f"the graph has {n} nodes, more than clustering_sample={sample}, "
                              "so clustering is estimated by sampling and needs rng")
         nodes = np.sort(rng.choice(n, size=sample, replace=False))
-    twice_triangles = _triangles_per_node(adj, nodes)
+    twice_triangles = _triangles_per_node(indptr, indices, nodes)
     degree = degree if nodes is None else degree[nodes]
     possible = degree.astype(np.float64) * (degree - 1.0)  # 2 × pairs of neighbours
     local = np.zeros(degree.size, dtype=np.float64)
@@ -260,7 +261,8 @@ def _average_clustering(adj: sp.csr_matrix, degree: np.ndarray, sample: int | No
 
 
 def _avg_path_length(
-    adj: sp.csr_matrix,
+    indptr: np.ndarray,
+    indices: np.ndarray,
     component_nodes: np.ndarray,
     path_sources: int,
     rng: np.random.Generator | None,
@@ -286,7 +288,7 @@ def _avg_path_length(
         sources = rng.choice(component_nodes, size=path_sources, replace=False)
     sources = np.asarray(sources, dtype=np.int64)
     reached = np.zeros(sources.size, dtype=np.int64)
-    total = compiled.bfs_distance_sums(adj.indptr, adj.indices, sources, reached)
+    total = compiled.bfs_distance_sums(indptr, indices, sources, reached)
     if (reached != size).any():
         k = int(np.flatnonzero(reached != size)[0])
         raise RuntimeError(f"BFS from node {int(sources[k])} reached {int(reached[k])} nodes, "
@@ -344,28 +346,56 @@ def network_metrics(
         ValueError: ``adj`` not square, not symmetric or with self-ties;
             ``path_sources`` < 1; or sampling needed and ``rng`` is None.
     """
+    a = _structure(adj)
+    return _metrics(a.indptr, a.indices, path_sources, clustering_sample, rng)
+
+
+def tie_metrics(
+    n_nodes: int,
+    u: np.ndarray,
+    v: np.ndarray,
+    *,
+    path_sources: int = 300,
+    clustering_sample: int | None = None,
+    rng: np.random.Generator | None = None,
+) -> dict[str, float]:
+    """:func:`network_metrics` of the graph of ties ``u[i]``–``v[i]`` over nodes
+    0..n_nodes-1, each tie given once (as the model keeps them), without building a scipy
+    matrix: what the model measures every month.
+
+    Raises:
+        ValueError: as :func:`adjacency` for the endpoints, and if a tie is given twice.
+    """
+    u, v = _check_ties(n_nodes, u, v)
+    indptr, indices, _trust = compiled.partners_by_firm(u, v, np.zeros(u.size), int(n_nodes))
+    row_start = np.zeros(indices.size, dtype=bool)
+    row_start[indptr[:-1][np.diff(indptr) > 0]] = True
+    repeated = (np.diff(indices) == 0) & ~row_start[1:]
+    if repeated.any():
+        raise ValueError("a tie is given twice: tie_metrics wants each tie once "
+                         "(use network_metrics(adjacency(...)) to merge repeats)")
+    return _metrics(indptr, indices, path_sources, clustering_sample, rng)
+
+
+def _metrics(indptr: np.ndarray, indices: np.ndarray, path_sources: int,
+             clustering_sample: int | None, rng: np.random.Generator | None) -> dict[str, float]:
+    """The metrics of a simple undirected graph in CSR form (sorted rows)."""
     if int(path_sources) != path_sources or path_sources < 1:
         raise ValueError(f"path_sources must be a positive integer, got {path_sources!r}")
-    a = _structure(adj)
-    n = a.shape[0]
-    degree = np.diff(a.indptr).astype(np.int64)
+    n = indptr.size - 1
+    degree = np.diff(indptr).astype(np.int64)
     edges = int(degree.sum()) // 2
-
-    if n == 0:
-        n_components = 0
-        largest_nodes = np.empty(0, dtype=np.int64)
-    else:
-        n_components, labels = connected_components(a, directed=False)
-        sizes = np.bincount(labels, minlength=n_components)
-        # argmax takes the first largest label; scipy labels components in order of
-        # their lowest node, so ties go to the component holding the lowest index.
-        largest_nodes = np.flatnonzero(labels == int(np.argmax(sizes)))
-
+    # Components labelled in order of their lowest node; argmax takes the first largest,
+    # so ties go to the component holding the lowest index.
+    n_components, labels = compiled.component_labels(indptr, indices)
+    largest_nodes = (np.flatnonzero(labels == int(np.argmax(np.bincount(labels))))
+                     if n else np.empty(0, dtype=np.int64))
     return {
         "density": 2.0 * edges / (n * (n - 1)) if n >= 2 else 0.0,
         "mean_degree": 2.0 * edges / n if n else 0.0,
-        "clustering": _average_clustering(a, degree, clustering_sample, rng),
-        "avg_path_length": float(_avg_path_length(a, largest_nodes, int(path_sources), rng)),
+        "clustering": _average_clustering(indptr, indices, degree, clustering_sample, rng),
+        "avg_path_length": float(_avg_path_length(indptr, indices, largest_nodes,
+                                                  int(path_sources), rng)),
         "largest_component_share": largest_nodes.size / n if n else 0.0,
         "components": int(n_components),
         "degree_gini": gini(degree),

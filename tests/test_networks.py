@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.sparse.csgraph import shortest_path
+from scipy.sparse.csgraph import connected_components, shortest_path
 
 from clustersim import compiled, networks
 from clustersim.networks import (
@@ -20,6 +20,7 @@ from clustersim.networks import (
     adjacency,
     export_network,
     network_metrics,
+    tie_metrics,
     to_networkx,
 )
 
@@ -223,9 +224,10 @@ def test_triangle_counts_match_the_sparse_product_around_a_hub() -> None:
     keep = u != v
     adj = adjacency(n, u[keep], v[keep])
     expected = np.asarray(((adj @ adj).multiply(adj)).sum(axis=1)).ravel()
-    assert networks._triangles_per_node(adj).tolist() == expected.tolist()
+    assert networks._triangles_per_node(adj.indptr, adj.indices).tolist() == expected.tolist()
     nodes = np.array([0, 3, 299, 150])
-    assert networks._triangles_per_node(adj, nodes).tolist() == expected[nodes].tolist()
+    assert (networks._triangles_per_node(adj.indptr, adj.indices, nodes).tolist()
+            == expected[nodes].tolist())
 
 
 def test_empty_graph() -> None:
@@ -496,3 +498,30 @@ if __name__ == "__main__":
             result = network_metrics(matrix, rng=np.random.default_rng(1))
         elapsed = (time.perf_counter() - started) / runs
         print(f"{n_nodes:>7} nodes {n_ties:>7} ties: network_metrics {elapsed:.3f} s  {result}")
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(0, 60), extra=st.integers(0, 120), seed=st.integers(0, 10_000))
+def test_tie_metrics_equal_network_metrics_of_the_adjacency(n, extra, seed) -> None:
+    """The model's path (ties straight to CSR, compiled components) and the public one
+    (a checked scipy matrix) give the same numbers, isolated firms and small parts included."""
+    rng = np.random.default_rng(seed)
+    pairs = {tuple(sorted(p)) for p in rng.integers(0, max(n, 1), size=(extra, 2)).tolist()
+             if p[0] != p[1]} if n else set()
+    u = np.array([p[0] for p in sorted(pairs)], dtype=np.int64)
+    v = np.array([p[1] for p in sorted(pairs)], dtype=np.int64)
+    options = {"path_sources": 20, "clustering_sample": 30}
+    expected = network_metrics(adjacency(n, u, v), rng=np.random.default_rng(1), **options)
+    assert tie_metrics(n, u, v, rng=np.random.default_rng(1), **options) == expected
+    if n:
+        count, labels = compiled.component_labels(*(adjacency(n, u, v).indptr,
+                                                    adjacency(n, u, v).indices))
+        scipy_count, scipy_labels = connected_components(adjacency(n, u, v), directed=False)
+        assert count == scipy_count and labels.tolist() == scipy_labels.tolist()
+
+
+def test_tie_metrics_refuse_a_tie_given_twice() -> None:
+    with pytest.raises(ValueError, match="twice"):
+        tie_metrics(4, np.array([0, 1, 1]), np.array([1, 2, 2]))
+    with pytest.raises(ValueError, match="twice"):
+        tie_metrics(4, np.array([0, 1]), np.array([1, 0]))

@@ -235,14 +235,6 @@ def _tie(part_offsets, part_ids, lead, c):
 
 
 @_compiled
-def _listed(scratch_firm, count, c):
-    for j in range(count):  # noqa: SIM110 (a plain loop compiles; a generator in any() does not)
-        if scratch_firm[j] == c:
-            return True
-    return False
-
-
-@_compiled
 def _available(free, out_firm, out_take, n_out, firm):
     """A firm's free capacity less what this order already gave it (``free − used``, with
     ``used`` summed in assignment order, as the Python code's dict does)."""
@@ -270,11 +262,13 @@ def staff_order(rng, lead, phases, work, duration, free, capability, cover_thres
                 n_tables, tab_group, tab_row_base, tab_offsets, tab_firms, tab_sampled,
                 tab_reach_base, tab_reach, max_split, eps,
                 out_firm, out_phase, out_take, scratch_firm, scratch_weight, scratch_avail,
-                sample_out, sample_spare, offer_firm, offer_table):
+                sample_out, sample_spare, mark, offer_firm, offer_table):
     """Staff one order for ``lead`` as :meth:`TeamBuilder.staff` does (no partner weights,
     no dependence cap; partner-candidate sources as :class:`~clustersim.hooks.CandidateTable`).
 
-    Writes the assignments to ``out_*`` and what sampling tables offered to ``offer_*``;
+    ``mark`` (one slot per firm and a last one for the counter) marks the firms already
+    among a phase's candidates. Writes the assignments to ``out_*`` and what sampling tables
+    offered to ``offer_*``;
     returns (outcome, assignments, failed phase, strangers looked at, offers). ``free`` is
     read, not changed (the caller commits a won order).
     """
@@ -301,11 +295,13 @@ def staff_order(rng, lead, phases, work, duration, free, capability, cover_thres
         slot = lead * n_phases + phase
         start, end = pool_offsets[slot], pool_offsets[slot + 1]
         count = 0
+        stamp = mark[-1] + 1  # a firm is among this phase's candidates if mark[firm] == stamp
+        mark[-1] = stamp
         for i in range(start, end):
             scratch_firm[count] = pool_firm[i]
             scratch_weight[count] = pool_weight[i]
+            mark[pool_firm[i]] = stamp
             count += 1
-        pooled = count
         if search and next_random(rng) < search_chance[lead]:
             base = cell_phase_offsets[phase]
             stop = cell_phase_offsets[phase + 1]
@@ -323,10 +319,11 @@ def staff_order(rng, lead, phases, work, duration, free, capability, cover_thres
                                      int(next_random(rng) * size))
                     if c == lead or _tie(part_offsets, part_ids, lead, c) >= 0:
                         continue
-                    if _listed(scratch_firm[pooled:], count - pooled, c):
+                    if mark[c] == stamp:  # a stranger already drawn (ties were skipped)
                         continue
                     d2 = (x[c] - lx) ** 2 + (y[c] - ly) ** 2
                     if d2 <= r2:
+                        mark[c] = stamp
                         scratch_firm[count] = c
                         scratch_weight[count] = weight0 * math.exp(-math.sqrt(d2) * scale)
                         count += 1
@@ -351,11 +348,12 @@ def staff_order(rng, lead, phases, work, duration, free, capability, cover_thres
                     offer_table[n_offers] = t
                     n_offers += 1
             for c in picks:
-                if (c != lead and not _listed(scratch_firm, count, c) and alive[c]
+                if (c != lead and mark[c] != stamp and alive[c]
                         and capability[c, phase] >= cover_threshold):
                     slot = _tie(part_offsets, part_ids, lead, c)
                     trust = part_trust[slot] if slot >= 0 else 0.0
                     hours = python_hypot(x[c] - lx, y[c] - ly) / speed
+                    mark[c] = stamp
                     scratch_firm[count] = c
                     scratch_weight[count] = (trust_base + trust) * math.exp(-hours / proximity_hours)
                     count += 1

@@ -562,7 +562,8 @@ class TeamBuilder:
              self._alive, self.trust_base, self.speed, self.proximity_hours,
              *table_arrays, self.max_split, _EPS),
             (*out, np.zeros(scratch, np.int64), np.zeros(scratch), np.zeros(scratch),
-             np.zeros(sampled, np.int64), np.zeros(sampled, np.int64), *self._offers),
+             np.zeros(sampled, np.int64), np.zeros(sampled, np.int64),
+             np.zeros(n + 1, np.int64), *self._offers),
             out)
         self._tables = tables
 

@@ -14,7 +14,7 @@ import gc
 import math
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import chain, repeat
 from pathlib import Path
@@ -139,6 +139,12 @@ def _flat(lists: list[list[int]]) -> np.ndarray:
     """Lists of ints, concatenated (for compiled loops over variable-length rows)."""
     return np.fromiter(chain.from_iterable(lists), dtype=np.int64,
                        count=sum(map(len, lists)))
+
+
+def _assignment_rows(assignments: Iterable[list[tuple[int, int, float]]]) -> np.ndarray:
+    """Jobs' assignments, concatenated, as rows (firm, phase, load) of a float array."""
+    return np.fromiter(chain.from_iterable(chain.from_iterable(assignments)),
+                       dtype=np.float64).reshape(-1, 3)
 
 
 def _offsets(lists: list) -> np.ndarray:
@@ -576,14 +582,10 @@ class ClusterModel(mesa.Model):
 
     def _committed_load(self) -> np.ndarray:
         """Work per firm per month on jobs still running this month."""
-        firms, loads = [], []
-        for end, jobs in self.jobs.items():
-            if end >= self.steps:
-                for job in jobs:
-                    for firm, _phase, load in job.assignments:
-                        firms.append(firm)
-                        loads.append(load)
-        return np.bincount(np.asarray(firms, dtype=np.int64), weights=np.asarray(loads),
+        running = (job.assignments for end, jobs in self.jobs.items() if end >= self.steps
+                   for job in jobs)
+        work = _assignment_rows(running)
+        return np.bincount(work[:, 0].astype(np.int64), weights=work[:, 2],
                            minlength=self.firms.n)[: self.firms.n]
 
     def produce_and_pay(self) -> None:
@@ -599,8 +601,7 @@ class ClusterModel(mesa.Model):
             trust = np.fromiter(map(self.ties.trust.get, keys.tolist(), repeat(0.0)),
                                 dtype=np.float64, count=len(keys))
             assigned = [job.assignments for job in due]
-            work = np.fromiter(chain.from_iterable(chain.from_iterable(assigned)),
-                               dtype=np.float64).reshape(-1, 3)  # (firm, phase, load) rows
+            work = _assignment_rows(assigned)
             sums = np.array([ledger["customer_payments"], ledger["partner_payments_made"],
                              ledger["partner_payments_received"], self.month["export_revenue"]],
                             dtype=np.float64)
@@ -664,8 +665,7 @@ class ClusterModel(mesa.Model):
             hooks = self.hooks.innovation_chance  # joint R&D: factors per job, applied in turn
             factors = np.array([[factor(job) for _owner, factor in hooks] for job in jobs],
                                dtype=np.float64).reshape(len(jobs), len(hooks))
-            work = np.fromiter(chain.from_iterable(chain.from_iterable(assigned)),
-                               dtype=np.float64).reshape(-1, 3)  # (firm, phase, load) rows
+            work = _assignment_rows(assigned)
             stream = compiled.TwisterStream(self.random)
             try:
                 innovations = compiled.learn_from_jobs(

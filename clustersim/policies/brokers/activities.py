@@ -37,8 +37,11 @@ class Activities:
         phases = f.phases
 
         def by_phase(firms: list[int]) -> list[list[int]]:
-            rows = covers[firms]
-            return [[firms[k] for k in np.flatnonzero(rows[:, p]).tolist()] for p in range(phases)]
+            """``firms`` covering each phase, in their order (one nonzero for all phases)."""
+            phase, k = np.nonzero(covers[firms].T)
+            covering = np.asarray(firms)[k].tolist()
+            bounds = np.searchsorted(phase, np.arange(phases + 1)).tolist()
+            return [covering[bounds[p]:bounds[p + 1]] for p in range(phases)]
 
         # Referrals: a broker's clients are candidate partners of each other (docs/ODD.md §2).
         self._referrals = {}

@@ -660,6 +660,16 @@ def twice_triangles(indptr, indices, nodes, out):
 
 
 @_compiled
+def ordered_dot(a, b):
+    """Σ a[i]·b[i] summed in index order: the same bits on every machine (BLAS's dot splits
+    long vectors over threads, so its last bits depend on how many it uses)."""
+    total = 0.0
+    for i in range(a.size):
+        total += a[i] * b[i]
+    return total
+
+
+@_compiled
 def component_labels(indptr, indices):
     """Connected components of an undirected graph in CSR form: (how many, each node's
     label), labelled in order of their lowest node (as scipy's ``connected_components``)."""

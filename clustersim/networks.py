@@ -304,7 +304,9 @@ def gini(values: np.ndarray) -> float:
         return 0.0
     ordered = np.sort(values.astype(np.float64))
     rank_weights = 2.0 * np.arange(1, n + 1) - n - 1
-    return float(rank_weights @ ordered / (n * total))
+    # Summed in order, not by BLAS: its threads made the last bits depend on the machine
+    # and spun on a second core after each call (a third more CPU a month at 10,000 firms).
+    return float(compiled.ordered_dot(rank_weights, ordered) / (n * total))
 
 
 def network_metrics(

@@ -19,6 +19,7 @@ from clustersim.networks import (
     METRIC_NAMES,
     adjacency,
     export_network,
+    gini,
     network_metrics,
     tie_metrics,
     to_networkx,
@@ -525,3 +526,15 @@ def test_tie_metrics_refuse_a_tie_given_twice() -> None:
         tie_metrics(4, np.array([0, 1, 1]), np.array([1, 2, 2]))
     with pytest.raises(ValueError, match="twice"):
         tie_metrics(4, np.array([0, 1]), np.array([1, 0]))
+
+
+def test_gini_sums_in_order_whatever_blas_would_do() -> None:
+    """Long vectors (BLAS would split the dot product over threads) give the in-order sum,
+    so the last bits do not depend on the machine's core count."""
+    values = np.random.default_rng(3).lognormal(size=25_000)
+    ordered = np.sort(values)
+    n = values.size
+    total = 0.0
+    for i, value in enumerate(ordered.tolist()):
+        total += (2.0 * (i + 1) - n - 1) * value
+    assert gini(values) == total / (n * float(values.sum()))

@@ -414,21 +414,35 @@ def bucket_by_phase(src, dst, covers):
     phase``, in edge order within a bucket (a stable counting sort). Returns the edge of
     each entry and the buckets' offsets (bucket k is ``offsets[k]:offsets[k + 1]``)."""
     n, phases = covers.shape
+    # Each firm's covered phases as a list, so that an edge reads its partner's once.
+    first = np.zeros(n + 1, dtype=np.int64)
+    for f in range(n):
+        first[f + 1] = first[f]
+        for p in range(phases):
+            if covers[f, p]:
+                first[f + 1] += 1
+    covered = np.empty(first[n], dtype=np.int64)
+    for f in range(n):
+        k = first[f]
+        for p in range(phases):
+            if covers[f, p]:
+                covered[k] = p
+                k += 1
     offsets = np.zeros(n * phases + 1, dtype=np.int64)
     for e in range(src.size):
-        for p in range(phases):
-            if covers[dst[e], p]:
-                offsets[src[e] * phases + p + 1] += 1
+        d = dst[e]
+        for i in range(first[d], first[d + 1]):
+            offsets[src[e] * phases + covered[i] + 1] += 1
     for k in range(1, offsets.size):
         offsets[k] += offsets[k - 1]
     fill = offsets[:-1].copy()
     edges = np.empty(offsets[-1], dtype=np.int64)
     for e in range(src.size):
-        for p in range(phases):
-            if covers[dst[e], p]:
-                k = src[e] * phases + p
-                edges[fill[k]] = e
-                fill[k] += 1
+        d = dst[e]
+        for i in range(first[d], first[d + 1]):
+            k = src[e] * phases + covered[i]
+            edges[fill[k]] = e
+            fill[k] += 1
     return edges, offsets
 
 

@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_scale.py          # 1,000, 10,000 and 100,000 firms, 5+ minutes
     python benchmarks/bench_scale.py --quick  # 1,000 and 10,000 firms, under a minute
-    python benchmarks/bench_scale.py --quick --python-staffing  # the same, partner choice in Python
+    python benchmarks/bench_scale.py --quick --python-staffing  # the same, the order loop in Python
 
 The configuration of the speed targets (benchmarks/README.md): dynamic network mode, a brokers
 and a hubs programme running from month 1 to the end (their budgets scaled with the
@@ -141,8 +141,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1,000 and 10,000 firms only")
     parser.add_argument("--python-staffing", action="store_true",
-                        help="partner choice in Python (the reference) instead of compiled: "
-                             "same results, to measure what compiling gains")
+                        help="the order loop (lead draws, partner choice, win draw) in Python, "
+                             "the reference, instead of compiled: same results, to measure what "
+                             "compiling it gains (delivery, learning and metrics stay compiled)")
     parser.add_argument("--child", nargs=2, type=int, metavar=("FIRMS", "MONTHS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -155,8 +155,8 @@ def main() -> None:
     print("\n".join(platform_lines()))
     print("config  dynamic mode; brokers and hubs from month 1; metrics every month; firm "
           "table and network snapshot at month 0 and the last month; seed 1")
-    print("staff   partner choice " + ("in Python (--python-staffing)" if args.python_staffing
-                                       else "compiled (clustersim/compiled.py)"))
+    print("staff   order loop " + ("in Python (--python-staffing)" if args.python_staffing
+                                   else "compiled (clustersim/compiled.py)"))
     print()
     started = time.perf_counter()
     rows = []

@@ -537,7 +537,9 @@ def staff_month(first, rng, order_segment, order_offsets, order_phases, order_wo
     out_phase = staff_after[1]
     out_take = staff_after[2]
     room = out_firm.size  # most assignments one order can make
-    offer_room = staff_after[-2].size
+    # An order makes up to 1 + bids staffing attempts (the early offer, then each bid), and
+    # every attempt may add a staffing call's worth of offers.
+    offer_room = staff_after[-2].size * (draws.shape[1] + 1)
     n_orders = order_segment.size
     o = first
     while o < n_orders:

@@ -44,7 +44,8 @@ class CandidateTable:
     With ``reach``, it offers a sample of them, drawn exactly as ``random.sample`` draws
     from ``model.random``: int(r) firms, one more with chance r − int(r) (r = ``reach`` of
     the group), all of them when there are no more; ``remember(lead, picks)`` is then told
-    what was offered. A table must offer exactly what its source returns in that month.
+    what was offered (in one or more calls, in staffing order). A table must offer exactly
+    what its source returns in that month.
     """
 
     group: np.ndarray

@@ -117,8 +117,8 @@ def collector_paused() -> Iterator[None]:
     burst makes the collector scan every object it tracks, the model's long-lived state
     included: about a fifth of a month's CPU at 10,000 firms. Reference counting still
     frees what a month drops; the collector runs again between months. Pauses nest and
-    are counted across threads, so the collector is enabled again, if it was, when the
-    last running month ends.
+    are counted across threads, so the collector is enabled again, if it was when the
+    first of them started, when the last running month ends.
     """
     global _collector_pauses, _collector_was_enabled
     with _collector_lock:

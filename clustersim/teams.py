@@ -775,9 +775,10 @@ class TeamBuilder:
         results = (*(np.empty(count, np.int64) for _ in range(6)), np.empty(count))
         before, after, (out_firm, _phase, _take) = self._compiled
         # Room in the month's buffers; the kernel stops (and is called again) when one
-        # more order's output might not fit, so at least one order's must.
+        # more order's output might not fit, so at least one order's must: its assignments if
+        # it is won, and the offers of its 1 + bids staffing attempts.
         assigned_room = max(self.MONTH_ROOM, out_firm.size)
-        offered_room = max(self.MONTH_ROOM, self._offers[0].size)
+        offered_room = max(self.MONTH_ROOM, self._offers[0].size * (draws.shape[1] + 1))
         assigned = (np.empty(assigned_room, np.int64), np.empty(assigned_room, np.int64),
                     np.empty(assigned_room))
         offered = tuple(np.empty(offered_room, np.int64) for _ in range(3))

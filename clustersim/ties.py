@@ -26,7 +26,11 @@ def pair_key(i: int, j: int) -> int:
 
 
 class TieStore:
-    """Trust between pairs of firms, with each firm's set of tie partners."""
+    """Trust between pairs of firms, with each firm's set of tie partners.
+
+    ``trust`` and ``partners`` are for reading: change ties through the methods, which keep
+    the two and the arrays of :meth:`edges` in step.
+    """
 
     def __init__(self, gain: float, decay: float, floor: float):
         self.gain = gain

@@ -228,3 +228,41 @@ def test_partners_by_firm_sorts_every_firms_partners_few_or_many() -> None:
     assert partners.tolist() == dst[order].tolist()
     assert trusts.tolist() == np.r_[trust, trust][order].tolist()
     assert offsets.tolist() == np.searchsorted(src[order], np.arange(151)).tolist()
+
+
+BOUNDS_SCRIPT = """
+import sys
+from fingerprints import frame_hash
+from clustersim.model import ClusterModel
+from clustersim.teams import TeamBuilder
+TeamBuilder.MONTH_ROOM = 1  # buffers as small as one order's output: the tightest fit
+model = ClusterModel("factor_hubs", seed=1, **OVERRIDES)
+model.run()
+print(frame_hash(model.timeseries()))
+"""
+
+
+@pytest.mark.slow
+def test_a_compiled_month_stays_inside_its_buffers(tmp_path) -> None:
+    """With numba's bounds checks on (a fresh cache, so every kernel compiles with them), a
+    month of large hub databases, six bids an order and the smallest buffers runs through
+    (an order's failed attempts each add offers) and gives the run of the default buffers."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from fingerprints import frame_hash
+
+    overrides = {"firms.count": 200, "steps": 8, "policies[0].start": 1,
+                 "policies[0].join_rate": 0.3, "policies[0].database_reach": 20, "teams.bids": 6}
+    tests = Path(__file__).resolve().parent
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path),
+           "PYTHONPATH": os.pathsep.join([str(tests), os.environ.get("PYTHONPATH", "")])}
+    script = BOUNDS_SCRIPT.replace("OVERRIDES", repr(overrides))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    model = ClusterModel("factor_hubs", seed=1, **overrides)
+    model.run()
+    assert done.stdout.strip() == frame_hash(model.timeseries())

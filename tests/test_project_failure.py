@@ -35,8 +35,8 @@ def test_tasks_fail_more_among_members_who_hold_little_trust():
     for level in (0.95, 0.2):
         model = grants(seed=6)
         model.run(2)
-        for key in model.ties.trust:  # everyone's trust at one level before the first call
-            model.ties.trust[key] = level
+        for u, v, _trust in zip(*model.ties.edges(), strict=True):  # one level before the first call
+            model.ties.set(int(u), int(v), level)
         model.run(20)
         rates[level] = failed_task_rate(model)
         assert model.policies[0].projects

@@ -313,8 +313,10 @@ class InterruptingStore:
     def record(self, spec: RunSpec, result: RunResult) -> None:
         self.calls += 1
         if self.calls == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.05)  # the signal arrives here, in the middle of the run
+            # raise_signal delivers to this (the main) thread; os.kill to our own process may be
+            # taken by another thread (xdist's, a watchdog's), which makes its timing loose.
+            signal.raise_signal(signal.SIGINT)
+            time.sleep(0.05)  # in the middle of the run
         self.store.record(spec, result)
 
 

@@ -46,6 +46,13 @@ set = {{ "market.volatility" = 0.4 }}
 """
 
 
+# The tests that interrupt a sweep part-way need runs long enough that it is still running
+# when the test reacts to its progress line (tiny runs take ~20 ms: on a loaded machine the
+# whole sweep could end first): 150 firms over 60 months, still 5 recorded months a run.
+KILLABLE = (TINY.replace("steps = 12", "steps = 60").replace("record_every = 3", "record_every = 15")
+            .replace('"firms.count" = 40', '"firms.count" = 150'))
+
+
 def write_experiment(
     folder: Path, replications: int = 2, name: str = "tiny.toml", text: str | None = None
 ) -> Path:
@@ -428,7 +435,7 @@ def check_store_whole(path: Path, runs_expected: int, months_kept: int) -> None:
 
 @pytest.mark.slow
 def test_sigkill_part_way_then_rerun_gives_the_uninterrupted_results(here: Path) -> None:
-    write_experiment(here, replications=8)  # 16 runs
+    write_experiment(here, text=KILLABLE.format(replications=8))  # 16 runs
     sweep = start_sweep(here, "tiny.toml", "--workers", "2")
     try:
         wait_for_line(sweep, r"\[4/16\] done")  # printed after the 4th run committed
@@ -459,7 +466,7 @@ def test_sigkill_part_way_then_rerun_gives_the_uninterrupted_results(here: Path)
 
 @pytest.mark.slow
 def test_ctrl_c_stops_cleanly_with_exit_130(here: Path) -> None:
-    write_experiment(here, replications=8)
+    write_experiment(here, text=KILLABLE.format(replications=8))  # 16 runs
     sweep = start_sweep(here, "tiny.toml", "--workers", "2")
     try:
         wait_for_line(sweep, r"\[2/16\] done")

@@ -320,7 +320,19 @@ class InterruptingStore:
         self.store.record(spec, result)
 
 
-def test_ctrl_c_while_a_run_is_written_waits_until_it_is_whole(tmp_path: Path) -> None:
+@pytest.fixture
+def ctrl_c_handled():
+    """Ctrl-C raising KeyboardInterrupt in this thread, as in a terminal, whatever an earlier
+    test in this worker process left (restored afterwards)."""
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    yield
+    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    signal.signal(signal.SIGINT, handler)
+
+
+def test_ctrl_c_while_a_run_is_written_waits_until_it_is_whole(tmp_path: Path,
+                                                               ctrl_c_handled) -> None:
     specs = fake_specs(5)
     with open_store(tmp_path / "s.duckdb") as store:
         with pytest.raises(SweepInterrupted) as info:

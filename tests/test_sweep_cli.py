@@ -361,10 +361,21 @@ def test_run_experiment_interrupted_keeps_what_it_stored(here: Path) -> None:
 # --------------------------------------------------------------------------- kill and resume
 
 
+# Ctrl-C handled and not blocked, as from a terminal: a child inherits an ignored or blocked
+# SIGINT from its parent (a test worker), so the sweep's interpreter sets it up itself.
+SWEEP = """\
+import runpy, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+sys.argv = ["clustersim", *sys.argv[1:]]
+runpy.run_module("clustersim.cli", run_name="__main__")
+"""
+
+
 def start_sweep(folder: Path, *args: str) -> subprocess.Popen:
     """``clustersim sweep`` in a subprocess (own process group, so cleanup finds its workers)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "clustersim.cli", "sweep", *args],
+        [sys.executable, "-c", SWEEP, "sweep", *args],
         cwd=folder,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -47,7 +47,6 @@ from clustersim.region import CellIndex, Region
 from clustersim.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
 from clustersim.shocks import Shock, build_shocks
 from clustersim.teams import (
-    LOST_NO_CAPACITY,
     LOST_NO_PARTNER,
     LOST_TO_WORLD,
     OUTCOME_CODES,
@@ -526,10 +525,8 @@ class ClusterModel(mesa.Model):
         f, month = self.firms, self.month
         lead, outcome = staffed.lead, staffed.outcome
         seen = lead >= 0
-        for code, column in ((NO_PARTNER, LOST_NO_PARTNER), (NO_CAPACITY, LOST_NO_CAPACITY),
-                             (LOST_TO_WORLD_CODE, LOST_TO_WORLD)):
-            lost = int(np.count_nonzero(outcome == code)) if code != NO_PARTNER else int(
-                np.count_nonzero(~seen | (outcome == NO_PARTNER)))
+        for column, code in OUTCOME_CODES.items():  # an order nobody saw is NO_PARTNER too
+            lost = int(np.count_nonzero(outcome == code)) if column is not None else 0
             if lost:
                 month[column] += lost
         early = int(np.count_nonzero(staffed.flags & EARLY_OFFERED))

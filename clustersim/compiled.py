@@ -972,3 +972,127 @@ def deliver_jobs(rng, lead, value, export, max_hours, members, offsets, pair_tru
             paid[payments] = pay
             payments += 1
     return failures, payments
+
+
+# ----------------------------------------------------------------------------------- ties
+# clustersim.ties.TieStore keeps ties in slots (arrays of keys and trust, in the order the
+# ties were made, as a dict keeps its keys) found through an open-addressing hash table:
+# table entries hold a slot, TABLE_EMPTY (never used; a search stops there) or TABLE_GONE
+# (the tie in it was removed; a search goes on past it). A removed tie's slot key is
+# SLOT_GONE until the slots are compacted.
+TABLE_EMPTY, TABLE_GONE, SLOT_GONE = -1, -2, -1
+_GOLDEN = 0x9E3779B97F4A7C15  # Fibonacci hashing: the top bits of key × 2^64/φ
+
+
+@_compiled
+def _table_position(key, shift):
+    return np.int64((np.uint64(key) * np.uint64(_GOLDEN)) >> np.uint64(shift))
+
+
+@_compiled
+def tie_slot(table, shift, keys, trust, count, key, create):
+    """The slot of tie ``key``; -1 if there is none, unless ``create``: then the tie gets
+    slot ``count`` (trust 0), and the caller counts it. The table must have a free entry."""
+    mask = table.size - 1
+    pos = _table_position(key, shift)
+    reuse = -1
+    while True:
+        s = table[pos]
+        if s == TABLE_EMPTY:
+            break
+        if s == TABLE_GONE:
+            if reuse < 0:
+                reuse = pos
+        elif keys[s] == key:
+            return s
+        pos = (pos + 1) & mask
+    if not create:
+        return -1
+    table[reuse if reuse >= 0 else pos] = count
+    keys[count] = key
+    trust[count] = 0.0
+    return count
+
+
+@_compiled
+def tie_remove(table, shift, keys, key):
+    """Remove tie ``key`` (which must exist) from the table; its slot key becomes SLOT_GONE."""
+    mask = table.size - 1
+    pos = _table_position(key, shift)
+    while True:
+        s = table[pos]
+        if s >= 0 and keys[s] == key:
+            table[pos] = TABLE_GONE
+            keys[s] = SLOT_GONE
+            return
+        pos = (pos + 1) & mask
+
+
+@_compiled
+def tie_index(table, shift, keys, count):
+    """Fill an all-TABLE_EMPTY ``table`` with slots 0..count−1 (those not removed)."""
+    mask = table.size - 1
+    for s in range(count):
+        key = keys[s]
+        if key == SLOT_GONE:
+            continue
+        pos = _table_position(key, shift)
+        while table[pos] != TABLE_EMPTY:
+            pos = (pos + 1) & mask
+        table[pos] = s
+
+
+@_compiled
+def tie_lookup(table, shift, keys, trust, query, out):
+    """Trust of each tie in ``query`` (0 where there is none) into ``out``."""
+    for q in range(query.size):
+        s = tie_slot(table, shift, keys, trust, 0, query[q], False)
+        out[q] = trust[s] if s >= 0 else 0.0
+
+
+@_compiled
+def tie_after_jobs(table, shift, keys, trust, count, query, cooperativeness, delivered, keep,
+                   gain, formed):
+    """:meth:`clustersim.ties.TieStore.after_jobs`: pairs in turn; a delivered job's pair
+    gains ``gain × cooperativeness × (1 − trust)`` (a new tie from 0), a failed job's
+    existing tie keeps ``keep`` of its trust. New ties' keys go to ``formed``, in order.
+    Room for every pair to be new is the caller's. Returns (slots used, ties formed)."""
+    made = 0
+    for q in range(query.size):
+        if delivered[q]:
+            s = tie_slot(table, shift, keys, trust, count, query[q], True)
+            if s == count:
+                count += 1
+                formed[made] = query[q]
+                made += 1
+            old = trust[s]
+            trust[s] = old + gain * cooperativeness[q] * (1.0 - old)
+        else:
+            s = tie_slot(table, shift, keys, trust, count, query[q], False)
+            if s >= 0:
+                trust[s] = trust[s] * keep
+    return count, made
+
+
+@_compiled
+def tie_decay(keys, trust, count, cooperativeness, rate, offset, floor, base, kept_keys,
+              kept_trust, dropped):
+    """Monthly decay of slots 0..count−1 (removed ones skipped): trust ×
+    (1 − rate × (offset − the pair's mean cooperativeness)). Ties still at ``floor`` or above
+    go, in order, to ``kept_keys``/``kept_trust``, the others' keys to ``dropped``.
+    Returns (kept, dropped)."""
+    kept, gone = 0, 0
+    for s in range(count):
+        key = keys[s]
+        if key == SLOT_GONE:
+            continue
+        coop = 0.5 * (cooperativeness[key // base] + cooperativeness[key % base])
+        value = trust[s] * (1.0 - rate * (offset - coop))
+        if value >= floor:
+            kept_keys[kept] = key
+            kept_trust[kept] = value
+            kept += 1
+        else:
+            dropped[gone] = key
+            gone += 1
+    return kept, gone

@@ -97,7 +97,7 @@ def month_stats(model: ClusterModel) -> dict[str, float]:
         # network
         "ties_formed": int(model.ties.formed),
         "ties_dropped": int(model.ties.dropped),
-        "mean_trust": float(np.mean(model.ties.edges()[2])) if model.ties.trust else 0.0,
+        "mean_trust": float(np.mean(model.ties.edges()[2])) if len(model.ties) else 0.0,
         "mean_team_size": float(np.mean(model.team_sizes)) if model.team_sizes else 0.0,
         # market
         # over open segments (a closed new segment keeps its arrays with base rate 0)

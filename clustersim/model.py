@@ -16,7 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from itertools import chain, repeat
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -595,8 +595,7 @@ class ClusterModel(mesa.Model):
             members = [job.members for job in due]
             flat, offsets = _flat(members), _offsets(members)
             keys, pair_offsets = compiled.pair_keys(flat, offsets, PAIR_KEY_BASE)
-            trust = np.fromiter(map(self.ties.trust.get, keys.tolist(), repeat(0.0)),
-                                dtype=np.float64, count=len(keys))
+            trust = self.ties.lookup(keys)
             assigned = [job.assignments for job in due]
             work = _assignment_rows(assigned)
             sums = np.array([ledger["customer_payments"], ledger["partner_payments_made"],

@@ -47,7 +47,7 @@ from clustersim.agents.firm import COVER_THRESHOLD
 from clustersim.cooperation import openness
 from clustersim.market import Order
 from clustersim.region import CellIndex, cell_arrays
-from clustersim.ties import pair_key
+from clustersim.ties import PAIR_KEY_BASE, pair_key
 
 if TYPE_CHECKING:
     from clustersim.agents.firm import FirmState
@@ -250,7 +250,6 @@ class TeamBuilder:
         self._prepare_search(firms, n, cfg)
         self.knowledge = firms.knowledge[:n].tolist()
         self.network = firms.network[:n].tolist()
-        self.trust = model.ties.trust
         self.partners = model.ties.partners
         self.speed = model.region.speed_kmh
         self.radius_km = model.region.search_radius_km
@@ -465,7 +464,7 @@ class TeamBuilder:
     def _weight(self, lead: int, c: int) -> float:
         """Trust × proximity part of the partner score (fixed while teams form)."""
         hours = math.hypot(self.x[c] - self.x[lead], self.y[c] - self.y[lead]) / self.speed
-        trust = self.trust.get(pair_key(lead, c), 0.0)
+        trust = self.model.ties.trust.get(pair_key(lead, c), 0.0)
         return (self.trust_base + trust) * math.exp(-hours / self.proximity_hours)
 
     def _index_pools(self, covers: np.ndarray) -> None:
@@ -488,9 +487,7 @@ class TeamBuilder:
                             dst_list.append(b)
             src = np.asarray(src_list, dtype=np.int64)
             dst = np.asarray(dst_list, dtype=np.int64)
-            trust = np.fromiter((self.trust.get(pair_key(a, b), 0.0)
-                                 for a, b in zip(src_list, dst_list, strict=True)),
-                                dtype=np.float64, count=len(src_list))
+            trust = model.ties.lookup(np.minimum(src, dst) * PAIR_KEY_BASE + np.maximum(src, dst))
         else:
             u, v, trust1 = model.ties.edges()
             src, dst = np.concatenate([u, v]), np.concatenate([v, u])

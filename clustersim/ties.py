@@ -3,8 +3,13 @@
 A tie is an undirected pair of firms with a trust level in (floor, 1]. A successful
 joint job raises trust by ``gain × cooperativeness × (1 − trust)``; every month trust
 decays by ``× (1 − decay × (1.5 − cooperativeness))``; a tie whose trust falls
-below ``floor`` is dropped. Per-order lookups use plain dicts (fast for scalars);
-the monthly decay touches every tie at once with numpy.
+below ``floor`` is dropped.
+
+The ties live in flat arrays: each tie has a slot (its pair's key and its trust, slots in
+the order the ties were made) and an open-addressing hash table finds a pair's slot. The
+month's bulk work (joint jobs' pairs, the decay, trust lookups for delivery) runs compiled
+over them (:mod:`clustersim.compiled`) instead of a Python dict per tie: at 100,000 firms
+there are about 1.5 million ties.
 """
 
 from __future__ import annotations
@@ -13,57 +18,153 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from clustersim import compiled
+
 # Monthly decay is × (1 − decay × (OFFSET − cooperativeness)): a pair of fully
 # cooperative firms forgets at half the rate, a pair of opportunists at 1.5 times it.
 DECAY_COOPERATIVENESS_OFFSET = 1.5
 
 PAIR_KEY_BASE = 1 << 32  # a pair (i, j), i < j, is stored under the key i × base + j
 
+_MIN_SLOTS = 16
+
 
 def pair_key(i: int, j: int) -> int:
-    """The dict key of the unordered pair (i, j)."""
+    """The key of the unordered pair (i, j)."""
     return i * PAIR_KEY_BASE + j if i < j else j * PAIR_KEY_BASE + i
 
 
 class TieStore:
     """Trust between pairs of firms, with each firm's set of tie partners.
 
-    ``trust`` and ``partners`` are for reading: change ties through the methods, which keep
-    the two and the arrays of :meth:`edges` in step.
+    ``partners`` (firm → set of partners), :attr:`trust` and :meth:`edges` are for reading:
+    change ties through the methods, which keep them in step.
     """
 
     def __init__(self, gain: float, decay: float, floor: float):
         self.gain = gain
         self.decay_rate = decay
         self.floor = floor
-        self.trust: dict[int, float] = {}
         self.partners: dict[int, set[int]] = {}
         self.formed = 0  # ties created since the counters were last reset
         self.dropped = 0
+        self._keys = np.full(_MIN_SLOTS, compiled.SLOT_GONE, dtype=np.int64)
+        self._trust = np.zeros(_MIN_SLOTS, dtype=np.float64)
+        self._count = 0  # slots used, removed ties' included
+        self._gone = 0  # removed ties' slots among them
+        self._index(2 * _MIN_SLOTS)
         self._edges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # until a change
+        self._dict: dict[int, float] | None = None
 
     def __len__(self) -> int:
-        return len(self.trust)
+        return self._count - self._gone
+
+    # ------------------------------------------------------------------ slots and index
+
+    def _index(self, size: int) -> None:
+        """A fresh hash table of ``size`` entries (a power of two) over the used slots."""
+        self._table = np.full(size, compiled.TABLE_EMPTY, dtype=np.int64)
+        self._shift = 64 - (size.bit_length() - 1)
+        compiled.tie_index(self._table, self._shift, self._keys, self._count)
+
+    def _reserve(self, extra: int) -> None:
+        """Room for ``extra`` new ties: slots, and a table at most half full."""
+        need = self._count + extra
+        if need > self._keys.size:
+            size = max(2 * self._keys.size, need)
+            self._keys = np.concatenate([self._keys, np.full(size - self._keys.size,
+                                                             compiled.SLOT_GONE, np.int64)])
+            self._trust = np.concatenate([self._trust, np.zeros(size - self._trust.size)])
+        if 2 * need > self._table.size:
+            self._index(1 << (2 * self._keys.size - 1).bit_length())
+
+    def _changed(self) -> None:
+        self._edges = None
+        self._dict = None
+
+    def _slot(self, key: int, create: bool = False) -> int:
+        return compiled.tie_slot(self._table, self._shift, self._keys, self._trust,
+                                 self._count, key, create)
+
+    def _made(self, keys: Iterable[int]) -> None:
+        """New ties: count them and tell both firms."""
+        for key in keys:
+            i, j = divmod(key, PAIR_KEY_BASE)
+            self.partners.setdefault(i, set()).add(j)
+            self.partners.setdefault(j, set()).add(i)
+            self.formed += 1
+
+    # ------------------------------------------------------------------ reading
 
     def get(self, i: int, j: int) -> float:
         """Trust between i and j (0 when they have no tie)."""
-        return self.trust.get(pair_key(i, j), 0.0)
+        slot = self._slot(pair_key(i, j))
+        return float(self._trust[slot]) if slot >= 0 else 0.0
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """Trust of each pair in ``keys`` (from :func:`pair_key`; 0 where there is no tie)."""
+        out = np.empty(len(keys), dtype=np.float64)
+        compiled.tie_lookup(self._table, self._shift, self._keys, self._trust,
+                            np.asarray(keys, dtype=np.int64), out)
+        return out
+
+    @property
+    def trust(self) -> dict[int, float]:
+        """All ties as a dict, pair key → trust, in the order they were made (built once
+        until the ties change; for reading, and for code that looks pairs up one by one)."""
+        if self._dict is None:
+            keys, values = self._live()
+            self._dict = dict(zip(keys.tolist(), values.tolist(), strict=True))
+        return self._dict
 
     def degree(self, i: int) -> int:
         """Number of ties firm i has."""
         return len(self.partners.get(i, ()))
 
+    def mean_pair_trust(self, members: list[int]) -> float:
+        """Mean trust over the pairs of a team (1 for a firm working alone)."""
+        n = len(members)
+        if n < 2:
+            return 1.0
+        total = 0.0
+        for a in range(n):
+            for b in range(a + 1, n):
+                total += self.get(members[a], members[b])
+        return total / (n * (n - 1) / 2)
+
+    def _live(self) -> tuple[np.ndarray, np.ndarray]:
+        """Keys and trust of the ties, in the order they were made (copies)."""
+        keys, trust = self._keys[: self._count], self._trust[: self._count]
+        if self._gone:
+            live = keys != compiled.SLOT_GONE
+            return keys[live], trust[live]
+        return keys.copy(), trust.copy()
+
+    def edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All ties as read-only arrays (u, v, trust) with u < v, in the order they were
+        made; made once until the ties change (several parts of a month read them)."""
+        if self._edges is None:
+            keys, values = self._live()
+            arrays = (keys // PAIR_KEY_BASE, keys % PAIR_KEY_BASE, values)
+            for array in arrays:
+                array.flags.writeable = False
+            self._edges = arrays
+        return self._edges
+
+    # ------------------------------------------------------------------ changes
+
     def set(self, i: int, j: int, value: float) -> None:
         """Create or overwrite the tie (i, j) with trust ``value``."""
         if i == j:
             return
-        self._edges = None
+        self._changed()
         key = pair_key(i, j)
-        if key not in self.trust:
-            self.formed += 1
-            self.partners.setdefault(i, set()).add(j)
-            self.partners.setdefault(j, set()).add(i)
-        self.trust[key] = min(1.0, value)
+        self._reserve(1)
+        slot = self._slot(key, create=True)
+        if slot == self._count:
+            self._count += 1
+            self._made((key,))
+        self._trust[slot] = min(1.0, value)
 
     def reinforce(self, members: list[int], cooperativeness: list[float]) -> None:
         """A team delivered: trust between every pair rises (creates ties between strangers)."""
@@ -92,32 +193,14 @@ class TieStore:
         failed job's existing tie weakened as :meth:`weaken` does."""
         if not len(keys):
             return
-        self._edges = None
-        trust, partners, gain = self.trust, self.partners, self.gain
-        for key, c, success in zip(keys.tolist(), cooperativeness.tolist(), delivered.tolist(),
-                                   strict=True):
-            old = trust.get(key)
-            if success:
-                if old is None:
-                    self.formed += 1
-                    i, j = divmod(key, PAIR_KEY_BASE)
-                    partners.setdefault(i, set()).add(j)
-                    partners.setdefault(j, set()).add(i)
-                    old = 0.0
-                trust[key] = old + gain * c * (1.0 - old)
-            elif old is not None:
-                trust[key] = old * keep
-
-    def mean_pair_trust(self, members: list[int]) -> float:
-        """Mean trust over the pairs of a team (1 for a firm working alone)."""
-        n = len(members)
-        if n < 2:
-            return 1.0
-        total = 0.0
-        for a in range(n):
-            for b in range(a + 1, n):
-                total += self.trust.get(pair_key(members[a], members[b]), 0.0)
-        return total / (n * (n - 1) / 2)
+        self._changed()
+        self._reserve(len(keys))
+        formed = np.empty(len(keys), dtype=np.int64)
+        self._count, made = compiled.tie_after_jobs(
+            self._table, self._shift, self._keys, self._trust, self._count,
+            np.asarray(keys, dtype=np.int64), np.asarray(cooperativeness, dtype=np.float64),
+            np.asarray(delivered, dtype=np.bool_), float(keep), float(self.gain), formed)
+        self._made(formed[:made].tolist())
 
     def decay(self, cooperativeness: np.ndarray) -> None:
         """Monthly decay of every tie; ties below the floor are dropped.
@@ -125,46 +208,32 @@ class TieStore:
         A pair's cooperativeness is the mean of its two firms'; more cooperative
         pairs forget more slowly.
         """
-        if not self.trust:
+        if not len(self):
             return
-        keys = np.fromiter(self.trust.keys(), dtype=np.int64, count=len(self.trust))
-        values = np.fromiter(self.trust.values(), dtype=np.float64, count=len(self.trust))
-        i, j = keys // PAIR_KEY_BASE, keys % PAIR_KEY_BASE
-        coop = 0.5 * (cooperativeness[i] + cooperativeness[j])
-        values *= 1.0 - self.decay_rate * (DECAY_COOPERATIVENESS_OFFSET - coop)
-        keep = values >= self.floor
-        if not keep.all():
-            for a, b in zip(i[~keep].tolist(), j[~keep].tolist(), strict=True):
-                self.partners[a].discard(b)
-                self.partners[b].discard(a)
-            self.dropped += int((~keep).sum())
-        keys, values = keys[keep], values[keep]
-        self.trust = dict(zip(keys.tolist(), values.tolist(), strict=True))
-        self._edges = self._frozen(keys, values)
+        self._changed()
+        keys, trust = np.empty_like(self._keys), np.empty_like(self._trust)
+        dropped = np.empty(len(self), dtype=np.int64)
+        kept, gone = compiled.tie_decay(
+            self._keys, self._trust, self._count, np.asarray(cooperativeness, dtype=np.float64),
+            float(self.decay_rate), DECAY_COOPERATIVENESS_OFFSET, float(self.floor),
+            PAIR_KEY_BASE, keys, trust, dropped)
+        for key in dropped[:gone].tolist():
+            a, b = divmod(key, PAIR_KEY_BASE)
+            self.partners[a].discard(b)
+            self.partners[b].discard(a)
+        self.dropped += gone
+        keys[kept:] = compiled.SLOT_GONE
+        self._keys, self._trust, self._count, self._gone = keys, trust, kept, 0
+        self._index(self._table.size)
 
     def remove_firm(self, i: int) -> None:
         """Firm i exits: all its ties go (counted as dropped)."""
-        self._edges = None
+        self._changed()
         for j in self.partners.pop(i, set()):
             self.partners[j].discard(i)
-            del self.trust[pair_key(i, j)]
+            compiled.tie_remove(self._table, self._shift, self._keys, pair_key(i, j))
+            self._gone += 1
             self.dropped += 1
-
-    def edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """All ties as read-only arrays (u, v, trust) with u < v, in the dict's order; made
-        once until the ties change (several parts of a month read them)."""
-        if self._edges is None:
-            keys = np.fromiter(self.trust.keys(), dtype=np.int64, count=len(self.trust))
-            values = np.fromiter(self.trust.values(), dtype=np.float64, count=len(self.trust))
-            self._edges = self._frozen(keys, values)
-        return self._edges
-
-    @staticmethod
-    def _frozen(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        arrays = (keys // PAIR_KEY_BASE, keys % PAIR_KEY_BASE, values)
-        for array in arrays:
-            array.flags.writeable = False
-        return arrays
 
     def add_many(self, pairs: Iterable[tuple[int, int, float]]) -> None:
         """Create ties from (i, j, trust) triples (used to seed the month-0 network)."""

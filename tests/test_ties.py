@@ -258,3 +258,91 @@ def test_edges_are_made_again_after_every_kind_of_change():
         store.edges()
         change()
         assert current() == expected()
+
+
+class DictTies:
+    """The tie store's rules on a plain dict (insertion-ordered, as the store keeps its
+    ties): the reference the array store must match exactly, order of ties included."""
+
+    def __init__(self, gain: float, decay: float, floor: float):
+        self.gain, self.decay_rate, self.floor = gain, decay, floor
+        self.trust: dict[int, float] = {}
+        self.formed = self.dropped = 0
+
+    def set(self, i, j, value):
+        if i != j:
+            key = pair_key(i, j)
+            self.formed += key not in self.trust
+            self.trust[key] = min(1.0, value)
+
+    def pairs(self, members, coop, delivered, keep):
+        for a in range(len(members)):
+            for b in range(a + 1, len(members)):
+                key = pair_key(members[a], members[b])
+                old = self.trust.get(key)
+                if delivered:
+                    if old is None:
+                        self.formed += 1
+                        old = 0.0
+                    c = 0.5 * (coop[a] + coop[b])
+                    self.trust[key] = old + self.gain * c * (1.0 - old)
+                elif old is not None:
+                    self.trust[key] = old * keep
+
+    def decay(self, coop):
+        kept = {}
+        for key, value in self.trust.items():
+            i, j = divmod(key, 1 << 32)
+            value *= 1.0 - self.decay_rate * (1.5 - 0.5 * (coop[i] + coop[j]))
+            if value >= self.floor:
+                kept[key] = value
+            else:
+                self.dropped += 1
+        self.trust = kept
+
+    def remove_firm(self, i):
+        for key in [k for k in self.trust if i in divmod(k, 1 << 32)]:
+            del self.trust[key]
+            self.dropped += 1
+
+
+WIDE = 300  # enough firms for thousands of ties: slots and the hash table grow, and removed
+# ties leave gaps in the table that later searches must step over
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=st.lists(st.one_of(
+           st.tuples(st.just("team"), st.lists(st.integers(0, WIDE - 1), min_size=2, max_size=12,
+                                               unique=True), st.booleans()),
+           st.tuples(st.just("decay")),
+           st.tuples(st.just("remove"), st.integers(0, WIDE - 1)),
+           st.tuples(st.just("set"), st.integers(0, WIDE - 1), st.integers(0, WIDE - 1),
+                     st.floats(0.0, 1.5))), max_size=60),
+       seed=st.integers(0, 2**32 - 1))
+def test_store_matches_a_dict_of_ties_in_values_and_order(ops, seed):
+    rng = np.random.default_rng(seed)
+    coop = rng.random(WIDE)
+    store, reference = TieStore(0.4, 0.05, 0.08), DictTies(0.4, 0.05, 0.08)
+    for op in ops:
+        if op[0] == "team":
+            members, delivered = op[1], op[2]
+            c = coop[members].tolist()
+            (store.reinforce(members, c) if delivered else store.weaken(members, 0.7))
+            reference.pairs(members, c, delivered, 0.7)
+        elif op[0] == "decay":
+            store.decay(coop)
+            reference.decay(coop)
+        elif op[0] == "remove":
+            store.remove_firm(op[1])
+            reference.remove_firm(op[1])
+        else:
+            store.set(*op[1:])
+            reference.set(*op[1:])
+        assert list(store.trust.items()) == list(reference.trust.items())  # bit for bit
+        keys = np.array(list(reference.trust) + [pair_key(0, WIDE)], dtype=np.int64)
+        assert store.lookup(keys).tolist() == list(reference.trust.values()) + [0.0]
+        assert (store.formed, store.dropped, len(store)) == (
+            reference.formed, reference.dropped, len(reference.trust))
+    u, v, t = store.edges()
+    assert [pair_key(a, b) for a, b in zip(u.tolist(), v.tolist(), strict=True)] == list(reference.trust)
+    check_consistent(store)

@@ -225,10 +225,14 @@ def _structure(adj: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
 def _triangles_per_node(indptr: np.ndarray, indices: np.ndarray,
                         nodes: np.ndarray | None = None) -> np.ndarray:
     """Twice the number of triangles through each node (of ``nodes``, default all): row sums
-    of ``(A @ A) ∘ A``, counted by :func:`clustersim.compiled.twice_triangles` without
-    forming the product (no memory blow-up around firms with many ties)."""
-    rows = (np.arange(indptr.size - 1, dtype=np.int64) if nodes is None
-            else np.asarray(nodes, dtype=np.int64))
+    of ``(A @ A) ∘ A``, counted without forming the product (no memory blow-up around firms
+    with many ties): for all nodes by :func:`clustersim.compiled.twice_triangles_all`, for
+    some by :func:`clustersim.compiled.twice_triangles`."""
+    if nodes is None:
+        twice_triangles = np.zeros(indptr.size - 1, dtype=np.float64)
+        compiled.twice_triangles_all(indptr, indices, twice_triangles)
+        return twice_triangles
+    rows = np.asarray(nodes, dtype=np.int64)
     twice_triangles = np.zeros(rows.size, dtype=np.float64)
     compiled.twice_triangles(indptr, indices, rows, twice_triangles)
     return twice_triangles

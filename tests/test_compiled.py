@@ -215,12 +215,14 @@ def test_living_pairs_are_the_pairs_of_each_teams_living_members_in_order() -> N
 
 
 def test_partners_by_firm_sorts_every_firms_partners_few_or_many() -> None:
-    """Insertion sort for a few partners, argsort for many (firm 0 has 120): both sorted,
-    each partner with its tie's trust, as sorting (firm, partner) pairs gives."""
+    """Ties in any order (firm 0 has 120): every firm's partners sorted, each with its tie's
+    trust, as sorting (firm, partner) pairs gives."""
     rng = np.random.default_rng(9)
     pairs = {(0, j) for j in range(1, 121)}
     pairs |= {tuple(sorted(p)) for p in rng.integers(0, 150, size=(400, 2)).tolist() if p[0] != p[1]}
-    u, v = (np.array(side, dtype=np.int64) for side in zip(*sorted(pairs), strict=True))
+    pairs = [pairs[::-1] if flip else pairs for pairs, flip in
+             zip(rng.permutation(sorted(pairs)).tolist(), rng.random(len(pairs)) < 0.5, strict=True)]
+    u, v = (np.array(side, dtype=np.int64) for side in zip(*pairs, strict=True))
     trust = rng.random(u.size)
     offsets, partners, trusts = compiled.partners_by_firm(u, v, trust, 150)
     src, dst = np.r_[u, v], np.r_[v, u]
@@ -229,6 +231,24 @@ def test_partners_by_firm_sorts_every_firms_partners_few_or_many() -> None:
     assert trusts.tolist() == np.r_[trust, trust][order].tolist()
     assert offsets.tolist() == np.searchsorted(src[order], np.arange(151)).tolist()
 
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_triangles_found_once_match_the_count_per_node(seed: int) -> None:
+    """twice_triangles_all (each triangle once, ranked by degree) gives every node's count
+    as twice_triangles (marking each node's neighbours), hubs and equal degrees included."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 120))
+    dense = rng.random((n, n)) < rng.uniform(0.02, 0.5)
+    dense[: max(1, n // 10)] |= rng.random((max(1, n // 10), n)) < 0.8  # a few hubs
+    u, v = np.nonzero(np.triu(dense | dense.T, 1))
+    indptr, indices, _ = compiled.partners_by_firm(u.astype(np.int64), v.astype(np.int64),
+                                                   np.zeros(u.size), n)
+    each, once = np.zeros(n), np.full(n, -1.0)
+    compiled.twice_triangles(indptr, indices, np.arange(n, dtype=np.int64), each)
+    compiled.twice_triangles_all(indptr, indices, once)
+    assert once.tolist() == each.tolist()
+    assert each.sum() > 0 or u.size < 3
 
 BOUNDS_SCRIPT = """
 import sys

@@ -339,10 +339,11 @@ def test_store_matches_a_dict_of_ties_in_values_and_order(ops, seed):
             store.set(*op[1:])
             reference.set(*op[1:])
         assert list(store.trust.items()) == list(reference.trust.items())  # bit for bit
-        keys = np.array(list(reference.trust) + [pair_key(0, WIDE)], dtype=np.int64)
-        assert store.lookup(keys).tolist() == list(reference.trust.values()) + [0.0]
+        keys = np.array([*reference.trust, pair_key(0, WIDE)], dtype=np.int64)
+        assert store.lookup(keys).tolist() == [*reference.trust.values(), 0.0]
         assert (store.formed, store.dropped, len(store)) == (
             reference.formed, reference.dropped, len(reference.trust))
     u, v, t = store.edges()
     assert [pair_key(a, b) for a, b in zip(u.tolist(), v.tolist(), strict=True)] == list(reference.trust)
+    assert t.tolist() == list(reference.trust.values())
     check_consistent(store)

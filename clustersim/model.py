@@ -219,6 +219,7 @@ class ClusterModel(mesa.Model):
         self._spinoff_sources: list[tuple[int, int]] = []
         self.jobs_won: list[Job] = []  # this month's won orders (policies read them)
         self.jobs_completed: list[tuple[Job, bool]] = []  # this month's deliveries: (job, failed)
+        self._flat_jobs: tuple[list[Job], tuple[np.ndarray, ...]] | None = None  # _flattened
         self._rd_paid = np.zeros(0, dtype=bool)
         self._rd_effort: np.ndarray | None = None  # R&D effort under rivalry (§7.16)
 
@@ -371,6 +372,7 @@ class ClusterModel(mesa.Model):
         self._spinoff_sources = []
         self.jobs_won = []
         self.jobs_completed = []
+        self._flat_jobs = None
         self.ties.formed = self.ties.dropped = 0
         self.teams.strangers_searched = 0
         self.firms.revenue_month[: self.firms.n] = 0.0
@@ -585,6 +587,21 @@ class ClusterModel(mesa.Model):
         return np.bincount(work[:, 0].astype(np.int64), weights=work[:, 2],
                            minlength=self.firms.n)[: self.firms.n]
 
+    def _flattened(self, jobs: list[Job]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Jobs' members and assignment rows (firm, phase, load), concatenated, with each
+        job's offsets into them: (members, offsets, rows, row offsets). Delivery, learning
+        and ties read the same jobs in a month; they are flattened once (the kernels only read
+        them; writable, so that numba compiles no read-only variants)."""
+        cached = self._flat_jobs
+        if cached is not None and len(cached[0]) == len(jobs) and all(
+                a is b for a, b in zip(cached[0], jobs, strict=True)):
+            return cached[1]
+        members = [job.members for job in jobs]
+        assigned = [job.assignments for job in jobs]
+        arrays = (_flat(members), _offsets(members), _assignment_rows(assigned), _offsets(assigned))
+        self._flat_jobs = (jobs, arrays)
+        return arrays
+
     def produce_and_pay(self) -> None:
         """4. Jobs due this month are delivered (or fail) and paid; firms pay their costs."""
         sc, f = self.scenario, self.firms
@@ -592,12 +609,9 @@ class ClusterModel(mesa.Model):
         ledger = self.ledger
         due = self.jobs.pop(self.steps, [])
         if due:  # job by job, compiled (same draws from the model's stream)
-            members = [job.members for job in due]
-            flat, offsets = _flat(members), _offsets(members)
+            flat, offsets, work, work_offsets = self._flattened(due)
             keys, pair_offsets = compiled.pair_keys(flat, offsets, PAIR_KEY_BASE)
             trust = self.ties.lookup(keys)
-            assigned = [job.assignments for job in due]
-            work = _assignment_rows(assigned)
             sums = np.array([ledger["customer_payments"], ledger["partner_payments_made"],
                              ledger["partner_payments_received"], self.month["export_revenue"]],
                             dtype=np.float64)
@@ -612,7 +626,7 @@ class ClusterModel(mesa.Model):
                     np.array(["export" in job.tags for job in due], dtype=np.bool_),
                     np.array([job.max_hours for job in due], dtype=np.float64),
                     flat, offsets, trust, pair_offsets, bool(f.disrupted[: f.n].any()), f.disrupted,
-                    work[:, 0].astype(np.int64), work[:, 2].copy(), _offsets(assigned),
+                    work[:, 0].astype(np.int64), work[:, 2].copy(), work_offsets,
                     f.alive, f.cash, f.revenue_month, prod.failure_base,
                     prod.failure_trust_effect, prod.failure_distance_effect,
                     prod.failure_penalty, sc.teams.lead_premium, sums, failed, payer, payee, paid)
@@ -656,17 +670,15 @@ class ClusterModel(mesa.Model):
         completed = self.jobs_completed
         if completed:  # job by job, compiled (same draws from the model's stream)
             jobs = [job for job, _failed in completed]
-            members = [job.members for job in jobs]
-            assigned = [job.assignments for job in jobs]
             hooks = self.hooks.innovation_chance  # joint R&D: factors per job, applied in turn
             factors = np.array([[factor(job) for _owner, factor in hooks] for job in jobs],
                                dtype=np.float64).reshape(len(jobs), len(hooks))
-            work = _assignment_rows(assigned)
+            flat, offsets, work, work_offsets = self._flattened(jobs)
             stream = compiled.TwisterStream(self.random)
             try:
                 innovations = compiled.learn_from_jobs(
-                    stream.state, _flat(members), _offsets(members),
-                    work[:, 0].astype(np.int64), work[:, 1].astype(np.int64), _offsets(assigned),
+                    stream.state, flat, offsets,
+                    work[:, 0].astype(np.int64), work[:, 1].astype(np.int64), work_offsets,
                     np.array([failed for _job, failed in completed], dtype=np.bool_),
                     np.array([job.segment for job in jobs], dtype=np.int64), factors,
                     f.alive, f.capability, f.knowledge, f.specialty, f.innovations,
@@ -694,9 +706,9 @@ class ClusterModel(mesa.Model):
         coop = f.cooperativeness
         completed = self.jobs_completed
         if completed:  # every pair of living members, job by job
-            members = [job.members for job, _failed in completed]
-            keys, mean_coop, offsets = compiled.living_pairs(
-                _flat(members), _offsets(members), f.alive, coop, PAIR_KEY_BASE)
+            flat, offsets, _work, _work_offsets = self._flattened([job for job, _ in completed])
+            keys, mean_coop, offsets = compiled.living_pairs(flat, offsets, f.alive, coop,
+                                                             PAIR_KEY_BASE)
             delivered = np.repeat([not failed for _job, failed in completed], np.diff(offsets))
             self.ties.after_jobs(keys, mean_coop, delivered, keep)
         self.ties.decay(coop[: f.n])

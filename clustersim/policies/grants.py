@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from clustersim.config.policies import ChallengeGrantsConfig
 from clustersim.policies import register
@@ -296,11 +297,9 @@ class ChallengeGrantsPolicy(Policy):
             p.complementarity = len({int(specialty[m]) for m in p.members}) / len(p.members)
             p.knowledge = float(np.mean(ratio[p.members]))
             p.trust = ties.mean_pair_trust(p.members)
-        from scipy.stats import rankdata  # here: scipy.stats takes ~0.4 s to import
-
         count = len(proposals)
-        ranks = [
-            rankdata([getattr(p, name) for p in proposals]) / count
+        ranks = [  # ties share their mean rank (pandas, imported already; scipy.stats is slow to import)
+            pd.Series([getattr(p, name) for p in proposals]).rank(method="average").to_numpy() / count
             for name in ("complementarity", "knowledge", "trust")
         ]
         for k, p in enumerate(proposals):

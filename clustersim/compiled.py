@@ -262,12 +262,13 @@ def staff_order(rng, lead, phases, work, duration, free, capability, cover_thres
                 n_tables, tab_group, tab_row_base, tab_offsets, tab_firms, tab_sampled,
                 tab_reach_base, tab_reach, max_split, eps,
                 out_firm, out_phase, out_take, scratch_firm, scratch_weight, scratch_avail,
-                sample_out, sample_spare, mark, offer_firm, offer_table):
+                sample_out, sample_spare, mark, hood, offer_firm, offer_table):
     """Staff one order for ``lead`` as :meth:`TeamBuilder.staff` does (no partner weights,
     no dependence cap; partner-candidate sources as :class:`~clustersim.hooks.CandidateTable`).
 
     ``mark`` (one slot per firm and a last one for the counter) marks the firms already
-    among a phase's candidates. Writes the assignments to ``out_*`` and what sampling tables
+    among a phase's candidates; ``hood`` (18 slots) holds the member ranges of the cells
+    around the lead (scratch from the caller: no allocation per call). Writes the assignments to ``out_*`` and what sampling tables
     offered to ``offer_*``;
     returns (outcome, assignments, failed phase, strangers looked at, offers). ``free`` is
     read, not changed (the caller commits a won order).
@@ -275,8 +276,8 @@ def staff_order(rng, lead, phases, work, duration, free, capability, cover_thres
     n_out = 0
     strangers = 0
     n_offers = 0
-    hood_lo = np.empty(9, dtype=np.int64)  # member ranges of the cells around the lead
-    hood_hi = np.empty(9, dtype=np.int64)
+    hood_lo = hood[:9]  # member ranges of the cells around the lead
+    hood_hi = hood[9:]
     lx = x[lead]
     ly = y[lead]
     for k in range(len(phases)):

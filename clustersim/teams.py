@@ -560,7 +560,7 @@ class TeamBuilder:
              *table_arrays, self.max_split, _EPS),
             (*out, np.zeros(scratch, np.int64), np.zeros(scratch), np.zeros(scratch),
              np.zeros(sampled, np.int64), np.zeros(sampled, np.int64),
-             np.zeros(n + 1, np.int64), *self._offers),
+             np.zeros(n + 1, np.int64), np.zeros(18, np.int64), *self._offers),
             out)
         self._tables = tables
 

@@ -1013,11 +1013,11 @@ def deliver_jobs(rng, lead, value, export, max_hours, members, offsets, pair_tru
     return failures, payments
 
 
-# ----------------------------------------------------------------------------------- ties
-# clustersim.ties.TieStore keeps ties in slots (arrays of keys and trust, in the order the
-# ties were made, as a dict keeps its keys) found through an open-addressing hash table:
-# table entries hold a slot, TABLE_EMPTY (never used; a search stops there) or TABLE_GONE
-# (the tie in it was removed; a search goes on past it). A removed tie's slot key is
+# ------------------------------------------------------------------------- keyed values
+# clustersim.keyed.KeyedValues keeps int64 keys (≥ 0) with float64 values in slots, in the
+# order the keys came in (as a dict keeps them), found through an open-addressing hash
+# table: table entries hold a slot, TABLE_EMPTY (never used; a search stops there) or
+# TABLE_GONE (its key was removed; a search goes on past it). A removed key's slot holds
 # SLOT_GONE until the slots are compacted.
 TABLE_EMPTY, TABLE_GONE, SLOT_GONE = -1, -2, -1
 _GOLDEN = 0x9E3779B97F4A7C15  # Fibonacci hashing: the top bits of key × 2^64/φ
@@ -1029,9 +1029,9 @@ def _table_position(key, shift):
 
 
 @_compiled
-def tie_slot(table, shift, keys, trust, count, key, create):
-    """The slot of tie ``key``; -1 if there is none, unless ``create``: then the tie gets
-    slot ``count`` (trust 0), and the caller counts it. The table must have a free entry."""
+def keyed_slot(table, shift, keys, values, count, key, create):
+    """The slot of ``key``; -1 if there is none, unless ``create``: then the key gets slot
+    ``count`` (value 0), and the caller counts it. The table must have a free entry."""
     mask = table.size - 1
     pos = _table_position(key, shift)
     reuse = -1
@@ -1049,13 +1049,13 @@ def tie_slot(table, shift, keys, trust, count, key, create):
         return -1
     table[reuse if reuse >= 0 else pos] = count
     keys[count] = key
-    trust[count] = 0.0
+    values[count] = 0.0
     return count
 
 
 @_compiled
-def tie_remove(table, shift, keys, key):
-    """Remove tie ``key`` (which must exist) from the table; its slot key becomes SLOT_GONE."""
+def keyed_remove(table, shift, keys, key):
+    """Remove ``key`` (which must be there) from the table; its slot becomes SLOT_GONE."""
     mask = table.size - 1
     pos = _table_position(key, shift)
     while True:
@@ -1068,7 +1068,7 @@ def tie_remove(table, shift, keys, key):
 
 
 @_compiled
-def tie_index(table, shift, keys, count):
+def keyed_index(table, shift, keys, count):
     """Fill an all-TABLE_EMPTY ``table`` with slots 0..count−1 (those not removed)."""
     mask = table.size - 1
     for s in range(count):
@@ -1082,11 +1082,44 @@ def tie_index(table, shift, keys, count):
 
 
 @_compiled
-def tie_lookup(table, shift, keys, trust, query, out):
-    """Trust of each tie in ``query`` (0 where there is none) into ``out``."""
+def keyed_lookup(table, shift, keys, values, query, out):
+    """The value of each key in ``query`` (0 where there is none) into ``out``."""
     for q in range(query.size):
-        s = tie_slot(table, shift, keys, trust, 0, query[q], False)
-        out[q] = trust[s] if s >= 0 else 0.0
+        s = keyed_slot(table, shift, keys, values, 0, query[q], False)
+        out[q] = values[s] if s >= 0 else 0.0
+
+
+@_compiled
+def keyed_add(table, shift, keys, values, count, query, amounts):
+    """Add ``amounts`` to their keys' values in turn (a new key from 0). Room for every key
+    to be new is the caller's. Returns the slots used."""
+    for q in range(query.size):
+        s = keyed_slot(table, shift, keys, values, count, query[q], True)
+        if s == count:
+            count += 1
+        values[s] += amounts[q]
+    return count
+
+
+@_compiled
+def keyed_take(table, shift, keys, values, query, amounts, tolerance):
+    """Take ``amounts`` from their keys' values in turn (a key not there is skipped); a key
+    left with ``tolerance`` or less is removed. Returns how many were removed."""
+    removed = 0
+    for q in range(query.size):
+        s = keyed_slot(table, shift, keys, values, 0, query[q], False)
+        if s < 0:
+            continue
+        left = values[s] - amounts[q]
+        if left <= tolerance:
+            keyed_remove(table, shift, keys, query[q])
+            removed += 1
+        else:
+            values[s] = left
+    return removed
+
+
+# ----------------------------------------------------------------------------------- ties
 
 
 @_compiled
@@ -1099,7 +1132,7 @@ def tie_after_jobs(table, shift, keys, trust, count, query, cooperativeness, del
     made = 0
     for q in range(query.size):
         if delivered[q]:
-            s = tie_slot(table, shift, keys, trust, count, query[q], True)
+            s = keyed_slot(table, shift, keys, trust, count, query[q], True)
             if s == count:
                 count += 1
                 formed[made] = query[q]
@@ -1107,7 +1140,7 @@ def tie_after_jobs(table, shift, keys, trust, count, query, cooperativeness, del
             old = trust[s]
             trust[s] = old + gain * cooperativeness[q] * (1.0 - old)
         else:
-            s = tie_slot(table, shift, keys, trust, count, query[q], False)
+            s = keyed_slot(table, shift, keys, trust, count, query[q], False)
             if s >= 0:
                 trust[s] = trust[s] * keep
     return count, made

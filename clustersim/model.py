@@ -640,10 +640,7 @@ class ClusterModel(mesa.Model):
             for key, total in zip(("customer_payments", "partner_payments_made",
                                    "partner_payments_received"), sums.tolist(), strict=False):
                 ledger[key] = total
-            record = self.partner_revenue.record
-            for a, b, pay in zip(payer[:payments].tolist(), payee[:payments].tolist(),
-                                 paid[:payments].tolist(), strict=True):
-                record(a, b, pay)
+            self.partner_revenue.record_many(payer[:payments], payee[:payments], paid[:payments])
         n = f.n
         live = f.alive[:n]
         costs = np.where(live, f.monthly_costs(prod.wage, prod.overhead), 0.0)

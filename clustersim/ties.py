@@ -5,11 +5,10 @@ joint job raises trust by ``gain × cooperativeness × (1 − trust)``; every mo
 decays by ``× (1 − decay × (1.5 − cooperativeness))``; a tie whose trust falls
 below ``floor`` is dropped.
 
-The ties live in flat arrays: each tie has a slot (its pair's key and its trust, slots in
-the order the ties were made) and an open-addressing hash table finds a pair's slot. The
-month's bulk work (joint jobs' pairs, the decay, trust lookups for delivery) runs compiled
-over them (:mod:`clustersim.compiled`) instead of a Python dict per tie: at 100,000 firms
-there are about 1.5 million ties.
+Trust is kept by pair key in a :class:`~clustersim.keyed.KeyedValues` (flat arrays in the
+order the ties were made, with a hash index): the month's bulk work (joint jobs' pairs, the
+decay, trust lookups for delivery) runs compiled over them (:mod:`clustersim.compiled`)
+instead of a Python dict entry per tie.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from clustersim import compiled
+from clustersim.keyed import KeyedValues
 
 # Monthly decay is × (1 − decay × (OFFSET − cooperativeness)): a pair of fully
 # cooperative firms forgets at half the rate, a pair of opportunists at 1.5 times it.
@@ -26,7 +26,6 @@ DECAY_COOPERATIVENESS_OFFSET = 1.5
 
 PAIR_KEY_BASE = 1 << 32  # a pair (i, j), i < j, is stored under the key i × base + j
 
-_MIN_SLOTS = 16
 
 
 def pair_key(i: int, j: int) -> int:
@@ -48,43 +47,16 @@ class TieStore:
         self.partners: dict[int, set[int]] = {}
         self.formed = 0  # ties created since the counters were last reset
         self.dropped = 0
-        self._keys = np.full(_MIN_SLOTS, compiled.SLOT_GONE, dtype=np.int64)
-        self._trust = np.zeros(_MIN_SLOTS, dtype=np.float64)
-        self._count = 0  # slots used, removed ties' included
-        self._gone = 0  # removed ties' slots among them
-        self._index(2 * _MIN_SLOTS)
+        self._trust = KeyedValues()  # pair key → trust, in the order the ties were made
         self._edges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # until a change
         self._dict: dict[int, float] | None = None
 
     def __len__(self) -> int:
-        return self._count - self._gone
-
-    # ------------------------------------------------------------------ slots and index
-
-    def _index(self, size: int) -> None:
-        """A fresh hash table of ``size`` entries (a power of two) over the used slots."""
-        self._table = np.full(size, compiled.TABLE_EMPTY, dtype=np.int64)
-        self._shift = 64 - (size.bit_length() - 1)
-        compiled.tie_index(self._table, self._shift, self._keys, self._count)
-
-    def _reserve(self, extra: int) -> None:
-        """Room for ``extra`` new ties: slots, and a table at most half full."""
-        need = self._count + extra
-        if need > self._keys.size:
-            size = max(2 * self._keys.size, need)
-            self._keys = np.concatenate([self._keys, np.full(size - self._keys.size,
-                                                             compiled.SLOT_GONE, np.int64)])
-            self._trust = np.concatenate([self._trust, np.zeros(size - self._trust.size)])
-        if 2 * need > self._table.size:
-            self._index(1 << (2 * self._keys.size - 1).bit_length())
+        return len(self._trust)
 
     def _changed(self) -> None:
         self._edges = None
         self._dict = None
-
-    def _slot(self, key: int, create: bool = False) -> int:
-        return compiled.tie_slot(self._table, self._shift, self._keys, self._trust,
-                                 self._count, key, create)
 
     def _made(self, keys: Iterable[int]) -> None:
         """New ties: count them and tell both firms."""
@@ -98,22 +70,18 @@ class TieStore:
 
     def get(self, i: int, j: int) -> float:
         """Trust between i and j (0 when they have no tie)."""
-        slot = self._slot(pair_key(i, j))
-        return float(self._trust[slot]) if slot >= 0 else 0.0
+        return self._trust.get(pair_key(i, j))
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Trust of each pair in ``keys`` (from :func:`pair_key`; 0 where there is no tie)."""
-        out = np.empty(len(keys), dtype=np.float64)
-        compiled.tie_lookup(self._table, self._shift, self._keys, self._trust,
-                            np.asarray(keys, dtype=np.int64), out)
-        return out
+        return self._trust.lookup(keys)
 
     @property
     def trust(self) -> dict[int, float]:
         """All ties as a dict, pair key → trust, in the order they were made (built once
         until the ties change; for reading, and for code that looks pairs up one by one)."""
         if self._dict is None:
-            keys, values = self._live()
+            keys, values = self._trust.items()
             self._dict = dict(zip(keys.tolist(), values.tolist(), strict=True))
         return self._dict
 
@@ -132,19 +100,11 @@ class TieStore:
                 total += self.get(members[a], members[b])
         return total / (n * (n - 1) / 2)
 
-    def _live(self) -> tuple[np.ndarray, np.ndarray]:
-        """Keys and trust of the ties, in the order they were made (copies)."""
-        keys, trust = self._keys[: self._count], self._trust[: self._count]
-        if self._gone:
-            live = keys != compiled.SLOT_GONE
-            return keys[live], trust[live]
-        return keys.copy(), trust.copy()
-
     def edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All ties as read-only arrays (u, v, trust) with u < v, in the order they were
         made; made once until the ties change (several parts of a month read them)."""
         if self._edges is None:
-            keys, values = self._live()
+            keys, values = self._trust.items()
             arrays = (keys // PAIR_KEY_BASE, keys % PAIR_KEY_BASE, values)
             for array in arrays:
                 array.flags.writeable = False
@@ -159,12 +119,8 @@ class TieStore:
             return
         self._changed()
         key = pair_key(i, j)
-        self._reserve(1)
-        slot = self._slot(key, create=True)
-        if slot == self._count:
-            self._count += 1
+        if self._trust.set(key, min(1.0, value)):
             self._made((key,))
-        self._trust[slot] = min(1.0, value)
 
     def reinforce(self, members: list[int], cooperativeness: list[float]) -> None:
         """A team delivered: trust between every pair rises (creates ties between strangers)."""
@@ -194,10 +150,11 @@ class TieStore:
         if not len(keys):
             return
         self._changed()
-        self._reserve(len(keys))
+        trust = self._trust
+        trust.reserve(len(keys))
         formed = np.empty(len(keys), dtype=np.int64)
-        self._count, made = compiled.tie_after_jobs(
-            self._table, self._shift, self._keys, self._trust, self._count,
+        trust.count, made = compiled.tie_after_jobs(
+            trust.table, trust.shift, trust.keys, trust.values, trust.count,
             np.asarray(keys, dtype=np.int64), np.asarray(cooperativeness, dtype=np.float64),
             np.asarray(delivered, dtype=np.bool_), float(keep), float(self.gain), formed)
         self._made(formed[:made].tolist())
@@ -211,10 +168,11 @@ class TieStore:
         if not len(self):
             return
         self._changed()
-        keys, trust = np.empty_like(self._keys), np.empty_like(self._trust)
+        old = self._trust
+        keys, trust = np.empty_like(old.keys), np.empty_like(old.values)
         dropped = np.empty(len(self), dtype=np.int64)
         kept, gone = compiled.tie_decay(
-            self._keys, self._trust, self._count, np.asarray(cooperativeness, dtype=np.float64),
+            old.keys, old.values, old.count, np.asarray(cooperativeness, dtype=np.float64),
             float(self.decay_rate), DECAY_COOPERATIVENESS_OFFSET, float(self.floor),
             PAIR_KEY_BASE, keys, trust, dropped)
         for key in dropped[:gone].tolist():
@@ -222,17 +180,14 @@ class TieStore:
             self.partners[a].discard(b)
             self.partners[b].discard(a)
         self.dropped += gone
-        keys[kept:] = compiled.SLOT_GONE
-        self._keys, self._trust, self._count, self._gone = keys, trust, kept, 0
-        self._index(self._table.size)
+        old.replace(keys, trust, kept)
 
     def remove_firm(self, i: int) -> None:
         """Firm i exits: all its ties go (counted as dropped)."""
         self._changed()
         for j in self.partners.pop(i, set()):
             self.partners[j].discard(i)
-            compiled.tie_remove(self._table, self._shift, self._keys, pair_key(i, j))
-            self._gone += 1
+            self._trust.remove(pair_key(i, j))
             self.dropped += 1
 
     def add_many(self, pairs: Iterable[tuple[int, int, float]]) -> None:

@@ -448,6 +448,48 @@ def bucket_by_phase(src, dst, covers):
 
 
 @_compiled
+def cells_by_phase(cell_key, by_cell, covers):
+    """:func:`clustersim.region.cell_arrays` for every phase at once: for phase p, the firms
+    with ``covers[firm, p]`` bucketed by ``cell_key``, each occupied cell's key, start and
+    end in the phase's sorted members (offset by the members of the phases before), and
+    those members, phases one after the other; ``cell_offsets[p]:cell_offsets[p + 1]`` are
+    phase p's cells. ``by_cell``: all firms sorted by (cell key, firm), so that picking a
+    phase's firms in that order sorts them as ``cell_arrays`` does."""
+    n_phases = covers.shape[1]
+    total = 0
+    for i in range(by_cell.size):
+        for p in range(n_phases):
+            if covers[by_cell[i], p]:
+                total += 1
+    keys = np.empty(total, dtype=np.int64)
+    starts = np.empty(total, dtype=np.int64)
+    ends = np.empty(total, dtype=np.int64)
+    members = np.empty(total, dtype=np.int64)
+    cell_offsets = np.zeros(n_phases + 1, dtype=np.int64)
+    done = 0
+    cells = 0
+    for p in range(n_phases):
+        first = cells
+        for i in range(by_cell.size):
+            firm = by_cell[i]
+            if not covers[firm, p]:
+                continue
+            key = cell_key[firm]
+            if cells == first or keys[cells - 1] != key:
+                if cells > first:
+                    ends[cells - 1] = done
+                keys[cells] = key
+                starts[cells] = done
+                cells += 1
+            members[done] = firm
+            done += 1
+        if cells > first:
+            ends[cells - 1] = done
+        cell_offsets[p + 1] = cells
+    return keys[:cells], starts[:cells], ends[:cells], members, cell_offsets
+
+
+@_compiled
 def partners_by_firm(u, v, trust, n):
     """Each firm's tie partners in ascending order, with the tie's trust, from the ties
     (u, v, trust), each tie once: (offsets, partners, trust); firm f's are

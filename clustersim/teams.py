@@ -46,7 +46,7 @@ from clustersim import compiled
 from clustersim.agents.firm import COVER_THRESHOLD
 from clustersim.cooperation import openness
 from clustersim.market import Order
-from clustersim.region import CellIndex, cell_arrays
+from clustersim.region import CELL_KEY_STRIDE, CellIndex
 from clustersim.ties import PAIR_KEY_BASE, pair_key
 
 if TYPE_CHECKING:
@@ -506,7 +506,6 @@ class TeamBuilder:
         search = bool(self.random_search) and not self.static
         x, y = firms.x[:n].astype(np.float64), firms.y[:n].astype(np.float64)
         cell_km = max(self.radius_km, 1e-9)  # as CellIndex
-        keys_all, starts_all, ends_all, members_all, offsets = [], [], [], [], [0]
         part_offsets = np.zeros(n + 1, dtype=np.int64)
         part_ids = np.zeros(0, dtype=np.int64)
         part_trust = np.zeros(0)
@@ -514,22 +513,14 @@ class TeamBuilder:
             u, v, trust = self.model.ties.edges()
             part_offsets, part_ids, part_trust = compiled.partners_by_firm(
                 u.astype(np.int64), v.astype(np.int64), trust.astype(np.float64), n)
-        if search:
-            done = 0
-            for phase in range(phases):  # per phase, the cells of CellIndex, as flat arrays
-                members = np.flatnonzero(self._alive & covers[:, phase])
-                keys, starts, ends, in_cells = cell_arrays(x, y, members, cell_km)
-                keys_all.append(keys)
-                starts_all.append(starts + done)
-                ends_all.append(ends + done)
-                members_all.append(in_cells)
-                done += len(members)
-                offsets.append(offsets[-1] + len(keys))
+        if search:  # per phase, the cells of CellIndex (as cell_arrays), as flat arrays
+            cell_key = (np.floor(x / cell_km).astype(np.int64) * CELL_KEY_STRIDE
+                        + np.floor(y / cell_km).astype(np.int64))
+            cells = compiled.cells_by_phase(cell_key, np.argsort(cell_key, kind="stable"),
+                                            self._alive[:, None] & covers)
         else:
-            offsets = [0] * (phases + 1)
-
-        def flat(parts: list) -> np.ndarray:
-            return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+            empty = np.zeros(0, np.int64)
+            cells = (empty, empty, empty, empty, np.zeros(phases + 1, np.int64))
 
         cfg = self.model.scenario.teams
         draws = (np.full(n, self.random_search, dtype=np.int64) if self.search_draws is None
@@ -554,8 +545,7 @@ class TeamBuilder:
              COVER_THRESHOLD, *self._pool_arrays, self._phases,
              search, np.asarray(self.search_chance, dtype=np.float64), draws, weight,
              x, y, self.radius_km**2, 1.0 / (self.speed * cfg.proximity_hours), cell_km,
-             np.asarray(offsets, dtype=np.int64), flat(keys_all), flat(starts_all),
-             flat(ends_all), flat(members_all), part_offsets, part_ids, part_trust,
+             cells[4], *cells[:4], part_offsets, part_ids, part_trust,
              self._alive, self.trust_base, self.speed, self.proximity_hours,
              *table_arrays, self.max_split, _EPS),
             (*out, np.zeros(scratch, np.int64), np.zeros(scratch), np.zeros(scratch),

@@ -233,14 +233,18 @@ def test_partners_by_firm_sorts_every_firms_partners_few_or_many() -> None:
 
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_triangles_found_once_match_the_count_per_node(seed: int) -> None:
-    """twice_triangles_all (each triangle once, ranked by degree) gives every node's count
-    as twice_triangles (marking each node's neighbours), hubs and equal degrees included."""
+@pytest.mark.parametrize(("seed", "nodes", "density"), [
+    *((seed, (2, 120), (0.02, 0.5)) for seed in range(4)),  # bitsets of neighbours
+    *((seed, (compiled.BITSET_NODES + 1, 3000), (0.001, 0.004)) for seed in range(4, 6)),
+])  # above BITSET_NODES: each triangle found once, nodes ranked by degree
+def test_triangles_of_all_nodes_match_the_count_per_node(seed, nodes, density) -> None:
+    """twice_triangles_all gives every node's count as twice_triangles (marking each node's
+    neighbours), on both its paths, hubs and equal degrees included."""
     rng = np.random.default_rng(seed)
-    n = int(rng.integers(2, 120))
-    dense = rng.random((n, n)) < rng.uniform(0.02, 0.5)
-    dense[: max(1, n // 10)] |= rng.random((max(1, n // 10), n)) < 0.8  # a few hubs
+    n = int(rng.integers(*nodes))
+    dense = rng.random((n, n)) < rng.uniform(*density)
+    hubs = max(1, min(n // 10, 12))
+    dense[:hubs] |= rng.random((hubs, n)) < 0.8  # a few hubs
     u, v = np.nonzero(np.triu(dense | dense.T, 1))
     indptr, indices, _ = compiled.partners_by_firm(u.astype(np.int64), v.astype(np.int64),
                                                    np.zeros(u.size), n)

@@ -8,8 +8,11 @@
   :class:`~clustersim.hooks.CandidateTable`; the Python code runs the other months.
 - **Jobs**: :func:`deliver_jobs` (delivery and payment, §7.3) and :func:`learn_from_jobs`
   (learning and innovation, §7.4).
-- **Monthly indexes** (:func:`bucket_by_phase`, :func:`partners_by_firm`) and **network
-  metrics** (:func:`twice_triangles`, :func:`bfs_distance_sums`).
+- **Monthly indexes** (:func:`bucket_by_phase`, :func:`partners_by_firm`,
+  :func:`cells_by_phase`) and **network metrics** (:func:`twice_triangles_all`,
+  :func:`bfs_distance_sums`).
+- **Keyed values** (:class:`clustersim.keyed.KeyedValues`: trust by pair, revenue by
+  partner) and the month's **tie** updates (:func:`tie_after_jobs`, :func:`tie_decay`).
 
 Each does the Python code's arithmetic in the same order and draws the same random numbers,
 so results are bit for bit those of the Python code and the paths can alternate month by

@@ -548,15 +548,17 @@ class ClusterModel(mesa.Model):
         joined: list[int] = []
         end_base = self.steps - 1
         leads, flags = lead.tolist(), staffed.flags.tolist()
+        if staffed.assignments:
+            month["orders_won"] += len(staffed.assignments)
+        sizes, running, won, hours = (self.team_sizes.append, self.jobs, self.jobs_won.append,
+                                      staffed.hours)
         for k, assignments in staffed.assignments.items():
             order, first = orders[k], leads[k]
             members = list(dict.fromkeys([first] + [a[0] for a in assignments]))
-            month["orders_won"] += 1
-            self.team_sizes.append(len(members))
+            sizes(len(members))
             joined.extend(members[1:])
-            job = Job(end=end_base + order.duration, segment=order.segment, lead=first,
-                      members=members, assignments=assignments, value=order.value,
-                      max_hours=staffed.hours[k])
+            end = end_base + order.duration
+            job = Job(end, order.segment, first, members, assignments, order.value, hours[k])
             if formal is not None and len(members) > 1:
                 self._record_formal_joint_work(job, [formal[m] for m in members])
             if order.export:
@@ -564,8 +566,12 @@ class ClusterModel(mesa.Model):
                 month["export_orders_won"] += 1
             elif flags[k] & EARLY_STAFFED:
                 month["early_orders_won"] += 1
-            self.jobs.setdefault(job.end, []).append(job)
-            self.jobs_won.append(job)
+            ending = running.get(end)
+            if ending is None:
+                running[end] = [job]
+            else:
+                ending.append(job)
+            won(job)
         np.add.at(f.orders_joined, np.asarray(joined, dtype=np.int64), 1)
 
     def _record_formal_joint_work(self, job: Job, networks: list[int]) -> None:

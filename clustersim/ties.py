@@ -58,13 +58,22 @@ class TieStore:
         self._edges = None
         self._dict = None
 
-    def _made(self, keys: Iterable[int]) -> None:
-        """New ties: count them and tell both firms."""
-        for key in keys:
-            i, j = divmod(key, PAIR_KEY_BASE)
-            self.partners.setdefault(i, set()).add(j)
-            self.partners.setdefault(j, set()).add(i)
-            self.formed += 1
+    def _made(self, keys: np.ndarray) -> None:
+        """New ties (pair keys, in order): count them and tell both firms."""
+        partners = self.partners
+        for i, j in zip((keys // PAIR_KEY_BASE).tolist(), (keys % PAIR_KEY_BASE).tolist(),
+                        strict=True):
+            mine = partners.get(i)
+            if mine is None:
+                partners[i] = {j}
+            else:
+                mine.add(j)
+            theirs = partners.get(j)
+            if theirs is None:
+                partners[j] = {i}
+            else:
+                theirs.add(i)
+        self.formed += len(keys)
 
     # ------------------------------------------------------------------ reading
 
@@ -120,7 +129,9 @@ class TieStore:
         self._changed()
         key = pair_key(i, j)
         if self._trust.set(key, min(1.0, value)):
-            self._made((key,))
+            self.partners.setdefault(i, set()).add(j)
+            self.partners.setdefault(j, set()).add(i)
+            self.formed += 1
 
     def reinforce(self, members: list[int], cooperativeness: list[float]) -> None:
         """A team delivered: trust between every pair rises (creates ties between strangers)."""
@@ -157,7 +168,7 @@ class TieStore:
             trust.table, trust.shift, trust.keys, trust.values, trust.count,
             np.asarray(keys, dtype=np.int64), np.asarray(cooperativeness, dtype=np.float64),
             np.asarray(delivered, dtype=np.bool_), float(keep), float(self.gain), formed)
-        self._made(formed[:made].tolist())
+        self._made(formed[:made])
 
     def decay(self, cooperativeness: np.ndarray) -> None:
         """Monthly decay of every tie; ties below the floor are dropped.
@@ -175,10 +186,12 @@ class TieStore:
             old.keys, old.values, old.count, np.asarray(cooperativeness, dtype=np.float64),
             float(self.decay_rate), DECAY_COOPERATIVENESS_OFFSET, float(self.floor),
             PAIR_KEY_BASE, keys, trust, dropped)
-        for key in dropped[:gone].tolist():
-            a, b = divmod(key, PAIR_KEY_BASE)
-            self.partners[a].discard(b)
-            self.partners[b].discard(a)
+        partners = self.partners
+        dropped = dropped[:gone]
+        for a, b in zip((dropped // PAIR_KEY_BASE).tolist(), (dropped % PAIR_KEY_BASE).tolist(),
+                        strict=True):
+            partners[a].discard(b)
+            partners[b].discard(a)
         self.dropped += gone
         old.replace(keys, trust, kept)
 

@@ -554,15 +554,16 @@ class ClusterModel(mesa.Model):
                                       staffed.hours)
         for k, assignments in staffed.assignments.items():
             order, first = orders[k], leads[k]
-            members = list(dict.fromkeys([first] + [a[0] for a in assignments]))
+            members = tuple(dict.fromkeys([first] + [a[0] for a in assignments]))
             sizes(len(members))
             joined.extend(members[1:])
             end = end_base + order.duration
-            job = Job(end, order.segment, first, members, assignments, order.value, hours[k])
+            job = Job(end, order.segment, first, members, tuple(assignments), order.value,
+                      hours[k])
             if formal is not None and len(members) > 1:
                 self._record_formal_joint_work(job, [formal[m] for m in members])
             if order.export:
-                job.tags.add("export")
+                job.tags = job.tags | {"export"}
                 month["export_orders_won"] += 1
             elif flags[k] & EARLY_STAFFED:
                 month["early_orders_won"] += 1
@@ -581,7 +582,7 @@ class ClusterModel(mesa.Model):
             if net >= 0:
                 if net in seen:
                     self.formal_networks.record_joint_work(net, self.steps)
-                    job.tags.add(f"formal_network:{net}")
+                    job.tags = job.tags | {f"formal_network:{net}"}
                     return
                 seen.add(net)
 

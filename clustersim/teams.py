@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import chain
 from typing import TYPE_CHECKING
 
@@ -73,11 +73,11 @@ class Job:
     end: int  # last month of production; paid and assessed then
     segment: int
     lead: int
-    members: list[int]  # distinct firms, lead first
-    assignments: list[tuple[int, int, float]]  # (firm, phase, employee-months per month)
+    members: tuple[int, ...]  # distinct firms, lead first
+    assignments: tuple[tuple[int, int, float], ...]  # (firm, phase, employee-months per month)
     value: float  # k€
     max_hours: float  # longest travel time from the lead to a member
-    tags: set[str] = field(default_factory=set)  # e.g. "formal_network" (set by policies)
+    tags: frozenset[str] = frozenset()  # e.g. "export", "formal_network:3"; replaced, not changed
 
 
 @dataclass(slots=True)
@@ -236,20 +236,16 @@ class TeamBuilder:
     # ----------------------------------------------------------------- monthly set-up
 
     def prepare(self) -> None:
-        """Copy the state the per-order loop reads into plain Python lists."""
+        """This month's candidate pools and lead weights; for a month whose order loop runs
+        in Python, the state it reads as plain Python lists, for a compiled one as arrays."""
         model = self.model
         firms = model.firms
         n = firms.n
         cfg = model.scenario.teams
         self.static = model.scenario.network_mode == "static"
-        self.capability = firms.capability[:n].tolist()
         working = firms.alive[:n] & ~firms.disrupted[:n]
-        self.free = np.where(working, firms.employees[:n] - firms.load[:n], 0.0).tolist()
-        self.x = firms.x[:n].tolist()
-        self.y = firms.y[:n].tolist()
+        self.free = np.where(working, firms.employees[:n] - firms.load[:n], 0.0)
         self._prepare_search(firms, n, cfg)
-        self.knowledge = firms.knowledge[:n].tolist()
-        self.network = firms.network[:n].tolist()
         self.partners = model.ties.partners
         self.speed = model.region.speed_kmh
         self.radius_km = model.region.search_radius_km
@@ -271,8 +267,16 @@ class TeamBuilder:
                 and all(table is not None for table in self.hooks.candidate_tables)):
             self._prepare_compiled(firms, n, covers)
         else:  # the Python path reads plain lists (see the module docstring)
+            self.free = self.free.tolist()
             self._pool_firm, self._pool_weight, self._pool_offsets = (
                 array.tolist() for array in self._pool_arrays)
+        if self.compiled_month:  # nothing reads them: no lists to build (and none stale)
+            self.capability = self.x = self.y = self.knowledge = self.network = None
+        else:  # the order loop runs in Python: it reads plain lists
+            self.capability = firms.capability[:n].tolist()
+            self.x, self.y = firms.x[:n].tolist(), firms.y[:n].tolist()
+            self.knowledge = firms.knowledge[:n].tolist()
+            self.network = firms.network[:n].tolist()
         # Lead weights per segment: visible firms that cover one of its phases.
         employees = firms.employees[:n]
         spare = np.where(working, np.maximum(employees - firms.load[:n], 0.0), 0.0)

@@ -492,17 +492,21 @@ class TeamBuilder:
             src = np.asarray(src_list, dtype=np.int64)
             dst = np.asarray(dst_list, dtype=np.int64)
             trust = model.ties.lookup(np.minimum(src, dst) * PAIR_KEY_BASE + np.maximum(src, dst))
-        else:
-            u, v, trust1 = model.ties.edges()
+            weight = self._pool_weights(src, dst, trust)
+        else:  # each tie both ways, with the same weight (distance is symmetric)
+            u, v, trust = model.ties.edges()
             src, dst = np.concatenate([u, v]), np.concatenate([v, u])
-            trust = np.concatenate([trust1, trust1])
-        x, y = model.firms.x, model.firms.y
-        hours = np.hypot(x[src] - x[dst], y[src] - y[dst]) / self.speed
-        weight = (self.trust_base + trust) * np.exp(-hours / self.proximity_hours)
+            weight = np.tile(self._pool_weights(u, v, trust), 2)
         edge, offsets = compiled.bucket_by_phase(src.astype(np.int64), dst.astype(np.int64),
                                                  np.ascontiguousarray(covers))
         self._pool_arrays = (dst[edge].astype(np.int64), weight[edge], offsets)
         self._phases = phases
+
+    def _pool_weights(self, src: np.ndarray, dst: np.ndarray, trust: np.ndarray) -> np.ndarray:
+        """Trust × proximity weight of candidates ``dst`` for leads ``src`` (as :meth:`_weight`)."""
+        x, y = self.model.firms.x, self.model.firms.y
+        hours = np.hypot(x[src] - x[dst], y[src] - y[dst]) / self.speed
+        return (self.trust_base + trust) * np.exp(-hours / self.proximity_hours)
 
     def _prepare_compiled(self, firms: FirmState, n: int, covers: np.ndarray) -> None:
         """The arrays :func:`clustersim.compiled.staff_order` reads, for this month."""

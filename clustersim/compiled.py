@@ -1214,6 +1214,26 @@ def tie_after_jobs(table, shift, keys, trust, count, query, cooperativeness, del
 
 
 @_compiled
+def tie_lift(table, shift, keys, trust, count, query, step, least, formed):
+    """Pairs in turn: trust rises to max(trust + ``step`` × (1 − trust), ``least``), at most 1
+    (a new tie from 0), as :meth:`clustersim.ties.TieStore.lift`. New ties' keys go to
+    ``formed``, in order; room for every pair to be new is the caller's. Returns (slots used,
+    ties formed)."""
+    made = 0
+    for q in range(query.size):
+        s = keyed_slot(table, shift, keys, trust, count, query[q], True)
+        if s == count:
+            count += 1
+            formed[made] = query[q]
+            made += 1
+        old = trust[s]
+        lifted = old + step * (1.0 - old)
+        value = least if least > lifted else lifted
+        trust[s] = value if value < 1.0 else 1.0
+    return count, made
+
+
+@_compiled
 def tie_decay(keys, trust, count, cooperativeness, rate, offset, floor, base, kept_keys,
               kept_trust, dropped):
     """Monthly decay of slots 0..count−1 (removed ones skipped): trust ×

@@ -170,6 +170,22 @@ class TieStore:
             np.asarray(delivered, dtype=np.bool_), float(keep), float(self.gain), formed)
         self._made(formed[:made])
 
+    def lift(self, i: np.ndarray, j: np.ndarray, step: float, least: float) -> None:
+        """Pairs (i[k], j[k]) in turn, each as ``set(i, j, max(t + step × (1 − t), least))``
+        with t its trust then (0 without a tie): contacts a programme arranges."""
+        i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
+        other = i != j
+        keys = np.where(i < j, i * PAIR_KEY_BASE + j, j * PAIR_KEY_BASE + i)[other]
+        if not len(keys):
+            return
+        self._changed()
+        trust = self._trust
+        trust.reserve(len(keys))
+        formed = np.empty(len(keys), dtype=np.int64)
+        trust.count, made = compiled.tie_lift(trust.table, trust.shift, trust.keys, trust.values,
+                                              trust.count, keys, float(step), float(least), formed)
+        self._made(formed[:made])
+
     def decay(self, cooperativeness: np.ndarray) -> None:
         """Monthly decay of every tie; ties below the floor are dropped.
 

@@ -159,10 +159,7 @@ class ServiceHub(mesa.Agent):
         # Partner: a uniform other member (shifting by 1..len−1 positions never meets oneself).
         position = np.searchsorted(members, meets)
         other = members[(position + rng.integers(1, len(members), size=len(meets))) % len(members)]
-        ties = model.ties
-        for a, b in zip(meets.tolist(), other.tolist(), strict=True):
-            old = ties.get(a, b)
-            ties.set(a, b, max(trust, old + 0.05 * (1.0 - old)))
+        model.ties.lift(meets, other, 0.05, trust)
         return np.concatenate([meets, other])
 
     def __repr__(self) -> str:

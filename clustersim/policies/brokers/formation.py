@@ -132,8 +132,6 @@ class Formation:
                 network = networks[net_id]
                 if not self._tended(net_id, month) or not network.active(month):
                     continue
-                members = sorted(network.members)
-                for a in range(len(members)):
-                    for b in range(a + 1, len(members)):
-                        old = ties.get(members[a], members[b])
-                        ties.set(members[a], members[b], max(old + lift * (1.0 - old), survive))
+                members = np.array(sorted(network.members), dtype=np.int64)
+                a, b = np.triu_indices(len(members), 1)  # pairs a < b, row by row
+                ties.lift(members[a], members[b], lift, survive)

@@ -158,17 +158,9 @@ class TieStore:
         """Completed jobs' pairs in turn (keys from :func:`pair_key`): a delivered job's pair
         is reinforced as :meth:`reinforce` does (``cooperativeness``: the pair's mean), a
         failed job's existing tie weakened as :meth:`weaken` does."""
-        if not len(keys):
-            return
-        self._changed()
-        trust = self._trust
-        trust.reserve(len(keys))
-        formed = np.empty(len(keys), dtype=np.int64)
-        trust.count, made = compiled.tie_after_jobs(
-            trust.table, trust.shift, trust.keys, trust.values, trust.count,
-            np.asarray(keys, dtype=np.int64), np.asarray(cooperativeness, dtype=np.float64),
-            np.asarray(delivered, dtype=np.bool_), float(keep), float(self.gain), formed)
-        self._made(formed[:made])
+        self._pass(compiled.tie_after_jobs, np.asarray(keys, dtype=np.int64),
+                   np.asarray(cooperativeness, dtype=np.float64),
+                   np.asarray(delivered, dtype=np.bool_), float(keep), float(self.gain))
 
     def lift(self, i: np.ndarray, j: np.ndarray, step: float, least: float) -> None:
         """Pairs (i[k], j[k]) in turn, each as ``set(i, j, max(t + step × (1 − t), least))``
@@ -176,14 +168,19 @@ class TieStore:
         i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
         other = i != j
         keys = np.where(i < j, i * PAIR_KEY_BASE + j, j * PAIR_KEY_BASE + i)[other]
+        self._pass(compiled.tie_lift, keys, float(step), float(least))
+
+    def _pass(self, kernel, keys: np.ndarray, *args) -> None:
+        """Run a compiled pass over pairs ``keys`` in turn that may make ties (``kernel``:
+        tie_after_jobs or tie_lift), with room for each to be new; tell the new ties' firms."""
         if not len(keys):
             return
         self._changed()
         trust = self._trust
         trust.reserve(len(keys))
         formed = np.empty(len(keys), dtype=np.int64)
-        trust.count, made = compiled.tie_lift(trust.table, trust.shift, trust.keys, trust.values,
-                                              trust.count, keys, float(step), float(least), formed)
+        trust.count, made = kernel(trust.table, trust.shift, trust.keys, trust.values,
+                                   trust.count, keys, *args, formed)
         self._made(formed[:made])
 
     def decay(self, cooperativeness: np.ndarray) -> None:

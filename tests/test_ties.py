@@ -347,3 +347,20 @@ def test_store_matches_a_dict_of_ties_in_values_and_order(ops, seed):
     assert [pair_key(a, b) for a, b in zip(u.tolist(), v.tolist(), strict=True)] == list(reference.trust)
     assert t.tolist() == list(reference.trust.values())
     check_consistent(store)
+
+
+@settings(max_examples=100, deadline=None)
+@given(pairs=st.lists(st.tuples(st.integers(0, 30), st.integers(0, 30)), max_size=60),
+       step=st.floats(0.0, 1.0), least=st.floats(0.0, 1.2), seed=st.integers(0, 1000))
+def test_lift_is_get_then_set_pair_by_pair(pairs, step, least, seed):
+    """Repeated pairs, self-pairs and existing ties included, as the Python code did it."""
+    lifted, reference = (TieStore(0.4, 0.05, 0.08) for _ in range(2))
+    for store in (lifted, reference):  # the same ties to start from
+        store.reinforce(np.random.default_rng(seed).permutation(31)[:6].tolist(), [0.5] * 6)
+    lifted.lift(np.array([a for a, _ in pairs], dtype=np.int64),
+                np.array([b for _, b in pairs], dtype=np.int64), step, least)
+    for a, b in pairs:
+        old = reference.get(a, b)
+        reference.set(a, b, max(old + step * (1.0 - old), least))
+    assert list(lifted.trust.items()) == list(reference.trust.items())
+    assert lifted.partners == reference.partners and lifted.formed == reference.formed

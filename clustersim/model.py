@@ -146,6 +146,10 @@ def _assignment_rows(assignments: Iterable[list[tuple[int, int, float]]]) -> np.
                        dtype=np.float64).reshape(-1, 3)
 
 
+_NO_ROWS = np.zeros((0, 3))  # no assignment rows (read only)
+_NO_ROWS.flags.writeable = False
+
+
 def _offsets(lists: list) -> np.ndarray:
     """Where each list starts in their concatenation, and where the last ends."""
     offsets = np.zeros(len(lists) + 1, dtype=np.int64)
@@ -220,6 +224,8 @@ class ClusterModel(mesa.Model):
         self.jobs_won: list[Job] = []  # this month's won orders (policies read them)
         self.jobs_completed: list[tuple[Job, bool]] = []  # this month's deliveries: (job, failed)
         self._flat_jobs: tuple[list[Job], tuple[np.ndarray, ...]] | None = None  # _flattened
+        # end month → (its jobs' list, how many of them, their assignment rows): _committed_load
+        self._running_rows: dict[int, tuple[list[Job], int, np.ndarray]] = {}
         self._rd_paid = np.zeros(0, dtype=bool)
         self._rd_effort: np.ndarray | None = None  # R&D effort under rivalry (§7.16)
 
@@ -587,10 +593,25 @@ class ClusterModel(mesa.Model):
                 seen.add(net)
 
     def _committed_load(self) -> np.ndarray:
-        """Work per firm per month on jobs still running this month."""
-        running = (job.assignments for end, jobs in self.jobs.items() if end >= self.steps
-                   for job in jobs)
-        work = _assignment_rows(running)
+        """Work per firm per month on jobs still running this month.
+
+        Each end month's assignment rows are kept between months (jobs are only appended to
+        an end month's list, and a job's assignments do not change): only new jobs are
+        flattened, and the rows are summed in the order of all running jobs, as before."""
+        kept, parts = {}, []
+        for end, jobs in self.jobs.items():
+            if end < self.steps:
+                continue
+            listed, count, rows = self._running_rows.get(end, (jobs, 0, _NO_ROWS))
+            if listed is not jobs:  # a new list under an old end month: start again
+                count, rows = 0, _NO_ROWS
+            if count < len(jobs):
+                rows = np.concatenate([rows, _assignment_rows(job.assignments
+                                                              for job in jobs[count:])])
+            kept[end] = (jobs, len(jobs), rows)
+            parts.append(rows)
+        self._running_rows = kept
+        work = np.concatenate(parts) if parts else _NO_ROWS
         return np.bincount(work[:, 0].astype(np.int64), weights=work[:, 2],
                            minlength=self.firms.n)[: self.firms.n]
 

@@ -298,3 +298,20 @@ def test_the_garbage_collector_is_paused_during_a_month_and_enabled_after():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_committed_load_kept_between_months_is_the_sum_over_running_jobs():
+    """The rows kept per end month give, bit for bit, the load summed afresh over all jobs
+    still running (spin-up re-keying and months with exits included)."""
+    from clustersim.model import _assignment_rows
+
+    model = ClusterModel(seed=4, n_firms=120, steps=30)
+    for _ in range(30):
+        model.step()
+        running = [job.assignments for end, jobs in model.jobs.items() if end >= model.steps
+                   for job in jobs]
+        rows = _assignment_rows(running)
+        fresh = np.bincount(rows[:, 0].astype(np.int64), weights=rows[:, 2],
+                            minlength=model.firms.n)[: model.firms.n]
+        assert model._committed_load().tolist() == fresh.tolist()
+        assert fresh.sum() > 0

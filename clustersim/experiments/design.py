@@ -65,17 +65,16 @@ EXPERIMENT_SUFFIX = ".toml"
 MAX_RUNS = 100_000
 
 # Measured here (see docs/experiments.md, "How long will it take"): one core runs about
-# FIRM_MONTHS_PER_SECOND firm-months per second from 200 to 1,000 firms (baseline, dynamic:
-# 0.9 CPU s for 200 firms × 132 months, 4.8 for 1,000); above 1,000 a firm-month costs × (firms
-# / 1,000)^0.2 (benchmarks/bench_scale.py: 11,000-18,000 firm-months per CPU s at 10,000
-# firms with two programmes, about 16,000 at 100,000); plus a fixed set-up per run. Each
-# policy programme adds about POLICY_COST_SHARE (brokers 1.13x, hubs 1.11x, grants 1.04x
-# the baseline's CPU s at 200 firms), and fixed networks cost STATIC_COST_FACTOR times as
-# much (their orders are staffed from Python: 4.4 against 2.3 CPU s at 500 firms).
-FIRM_MONTHS_PER_SECOND = 28_000.0
-SETUP_SECONDS = 0.1
-POLICY_COST_SHARE = 0.1
-STATIC_COST_FACTOR = 1.9
+# FIRM_MONTHS_PER_SECOND firm-months per second (baseline, dynamic: 0.58 CPU s for 200 firms ×
+# 132 months, 2.5 for 1,000), about as many at any size (benchmarks/bench_scale.py: 31,000-35,000
+# firm-months per CPU s from 1,000 to 100,000 firms with two programmes), plus a fixed set-up per
+# run. Each policy programme adds about POLICY_COST_SHARE (brokers 1.16x, hubs 1.28x, grants
+# 1.0x the baseline's CPU s at 200 firms), and fixed networks cost STATIC_COST_FACTOR times as
+# much (their leads are drawn from Python: 3.7 against 1.4 CPU s at 500 firms).
+FIRM_MONTHS_PER_SECOND = 45_000.0
+SETUP_SECONDS = 0.05
+POLICY_COST_SHARE = 0.15
+STATIC_COST_FACTOR = 2.7
 
 # Keys an experiment cannot override per point: the experiment's own `steps` sets the
 # months every run lasts (the scenario's `steps` would be ignored).
@@ -852,7 +851,7 @@ def estimate_seconds(spec: RunSpec) -> float:
     programmes = len(policies) if isinstance(policies, list) else 0
     mode = spec.overrides.get("network_mode", base.network_mode)
     size = float(firms)
-    per_firm_month = (max(size, 1000.0) / 1000.0) ** 0.2 / FIRM_MONTHS_PER_SECOND
+    per_firm_month = 1.0 / FIRM_MONTHS_PER_SECOND
     if mode == "static":
         per_firm_month *= STATIC_COST_FACTOR
     work = size * (spec.steps + float(spin_up)) * per_firm_month

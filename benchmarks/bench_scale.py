@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_scale.py          # 1,000, 10,000 and 100,000 firms, 5+ minutes
+    python benchmarks/bench_scale.py          # 1,000, 10,000 and 100,000 firms, about 1.5 minutes
     python benchmarks/bench_scale.py --quick  # 1,000 and 10,000 firms, under a minute
     python benchmarks/bench_scale.py --quick --python-staffing  # the same, the order loop in Python
 

@@ -1234,13 +1234,12 @@ def tie_lift(table, shift, keys, trust, count, query, step, least, formed):
 
 
 @_compiled
-def tie_decay(keys, trust, count, cooperativeness, rate, offset, floor, base, kept_keys,
-              kept_trust, dropped):
-    """Monthly decay of slots 0..count−1 (removed ones skipped): trust ×
-    (1 − rate × (offset − the pair's mean cooperativeness)). Ties still at ``floor`` or above
-    go, in order, to ``kept_keys``/``kept_trust``, the others' keys to ``dropped``.
-    Returns (kept, dropped)."""
-    kept, gone = 0, 0
+def tie_decay(table, shift, keys, trust, count, cooperativeness, rate, offset, floor, base,
+              dropped):
+    """Monthly decay of slots 0..count−1 (removed ones skipped), in place: trust ×
+    (1 − rate × (offset − the pair's mean cooperativeness)). A tie that falls below
+    ``floor`` is removed and its key goes to ``dropped``. Returns how many were dropped."""
+    gone = 0
     for s in range(count):
         key = keys[s]
         if key == SLOT_GONE:
@@ -1248,10 +1247,9 @@ def tie_decay(keys, trust, count, cooperativeness, rate, offset, floor, base, ke
         coop = 0.5 * (cooperativeness[key // base] + cooperativeness[key % base])
         value = trust[s] * (1.0 - rate * (offset - coop))
         if value >= floor:
-            kept_keys[kept] = key
-            kept_trust[kept] = value
-            kept += 1
+            trust[s] = value
         else:
+            keyed_remove(table, shift, keys, key)
             dropped[gone] = key
             gone += 1
-    return kept, gone
+    return gone

@@ -192,13 +192,12 @@ class TieStore:
         if not len(self):
             return
         self._changed()
-        old = self._trust
-        keys, trust = np.empty_like(old.keys), np.empty_like(old.values)
+        trust = self._trust
         dropped = np.empty(len(self), dtype=np.int64)
-        kept, gone = compiled.tie_decay(
-            old.keys, old.values, old.count, np.asarray(cooperativeness, dtype=np.float64),
-            float(self.decay_rate), DECAY_COOPERATIVENESS_OFFSET, float(self.floor),
-            PAIR_KEY_BASE, keys, trust, dropped)
+        gone = compiled.tie_decay(
+            trust.table, trust.shift, trust.keys, trust.values, trust.count,
+            np.asarray(cooperativeness, dtype=np.float64), float(self.decay_rate),
+            DECAY_COOPERATIVENESS_OFFSET, float(self.floor), PAIR_KEY_BASE, dropped)
         partners = self.partners
         dropped = dropped[:gone]
         for a, b in zip((dropped // PAIR_KEY_BASE).tolist(), (dropped % PAIR_KEY_BASE).tolist(),
@@ -206,7 +205,8 @@ class TieStore:
             partners[a].discard(b)
             partners[b].discard(a)
         self.dropped += gone
-        old.replace(keys, trust, kept)
+        trust.gone += gone
+        trust.compact()  # when removed ties' slots are half of them
 
     def remove_firm(self, i: int) -> None:
         """Firm i exits: all its ties go (counted as dropped)."""

@@ -1190,6 +1190,18 @@ def keyed_take(table, shift, keys, values, query, amounts, tolerance):
 
 
 @_compiled
+def _tie_made(table, shift, keys, trust, count, key, formed, made):
+    """The slot of tie ``key``, made (trust 0) if there is none, its key then added to
+    ``formed``. Returns (slot, slots used, ties formed)."""
+    s = keyed_slot(table, shift, keys, trust, count, key, True)
+    if s == count:
+        count += 1
+        formed[made] = key
+        made += 1
+    return s, count, made
+
+
+@_compiled
 def tie_after_jobs(table, shift, keys, trust, count, query, cooperativeness, delivered, keep,
                    gain, formed):
     """:meth:`clustersim.ties.TieStore.after_jobs`: pairs in turn; a delivered job's pair
@@ -1199,11 +1211,7 @@ def tie_after_jobs(table, shift, keys, trust, count, query, cooperativeness, del
     made = 0
     for q in range(query.size):
         if delivered[q]:
-            s = keyed_slot(table, shift, keys, trust, count, query[q], True)
-            if s == count:
-                count += 1
-                formed[made] = query[q]
-                made += 1
+            s, count, made = _tie_made(table, shift, keys, trust, count, query[q], formed, made)
             old = trust[s]
             trust[s] = old + gain * cooperativeness[q] * (1.0 - old)
         else:
@@ -1221,11 +1229,7 @@ def tie_lift(table, shift, keys, trust, count, query, step, least, formed):
     ties formed)."""
     made = 0
     for q in range(query.size):
-        s = keyed_slot(table, shift, keys, trust, count, query[q], True)
-        if s == count:
-            count += 1
-            formed[made] = query[q]
-            made += 1
+        s, count, made = _tie_made(table, shift, keys, trust, count, query[q], formed, made)
         old = trust[s]
         lifted = old + step * (1.0 - old)
         value = least if least > lifted else lifted

@@ -27,7 +27,6 @@ DECAY_COOPERATIVENESS_OFFSET = 1.5
 PAIR_KEY_BASE = 1 << 32  # a pair (i, j), i < j, is stored under the key i × base + j
 
 
-
 def pair_key(i: int, j: int) -> int:
     """The key of the unordered pair (i, j)."""
     return i * PAIR_KEY_BASE + j if i < j else j * PAIR_KEY_BASE + i

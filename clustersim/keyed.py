@@ -18,6 +18,11 @@ from clustersim import compiled
 _MIN_SLOTS = 16
 
 
+def _table_size(slots: int) -> int:
+    """Hash table entries for ``slots`` keys: the power of two at least twice as many."""
+    return 1 << (2 * slots - 1).bit_length()
+
+
 class KeyedValues:
     """An insertion-ordered map int64 key → float64 value in arrays.
 
@@ -31,7 +36,7 @@ class KeyedValues:
         self.values = np.zeros(_MIN_SLOTS, dtype=np.float64)
         self.count = 0  # slots used, removed keys' included
         self.gone = 0  # removed keys' slots among them
-        self.index(2 * _MIN_SLOTS)
+        self.index(_table_size(_MIN_SLOTS))
 
     def __len__(self) -> int:
         return self.count - self.gone
@@ -51,22 +56,18 @@ class KeyedValues:
                                                            compiled.SLOT_GONE, np.int64)])
             self.values = np.concatenate([self.values, np.zeros(size - self.values.size)])
         if 2 * need > self.table.size:
-            self.index(1 << (2 * self.keys.size - 1).bit_length())
-
-    def replace(self, keys: np.ndarray, values: np.ndarray, count: int) -> None:
-        """Take ``keys[:count]``/``values[:count]`` (no removed keys) as the slots, e.g. after a
-        compiled pass kept some of them in order; the arrays' length is the room."""
-        keys[count:] = compiled.SLOT_GONE
-        self.keys, self.values, self.count, self.gone = keys, values, count, 0
-        self.index(max(self.table.size, 1 << (2 * keys.size - 1).bit_length()))
+            self.index(_table_size(self.keys.size))
 
     def compact(self) -> None:
         """Drop removed keys' slots (when they are many), keeping the order."""
         if self.gone and 2 * self.gone >= self.count:
             keys, values = self.items()
             room = max(_MIN_SLOTS, 2 * keys.size)
-            self.replace(np.concatenate([keys, np.empty(room - keys.size, np.int64)]),
-                         np.concatenate([values, np.zeros(room - keys.size)]), keys.size)
+            self.keys = np.full(room, compiled.SLOT_GONE, dtype=np.int64)
+            self.values = np.zeros(room)
+            self.keys[: keys.size], self.values[: keys.size] = keys, values
+            self.count, self.gone = keys.size, 0
+            self.index(max(self.table.size, _table_size(room)))
 
     # ------------------------------------------------------------------ reading
 

@@ -14,7 +14,7 @@ import gc
 import math
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import chain
 from pathlib import Path
@@ -134,13 +134,13 @@ def collector_paused() -> Iterator[None]:
                 gc.enable()
 
 
-def _flat(lists: list[list[int]]) -> np.ndarray:
-    """Lists of ints, concatenated (for compiled loops over variable-length rows)."""
+def _flat(lists: list[Sequence[int]]) -> np.ndarray:
+    """Sequences of ints, concatenated (for compiled loops over variable-length rows)."""
     return np.fromiter(chain.from_iterable(lists), dtype=np.int64,
                        count=sum(map(len, lists)))
 
 
-def _assignment_rows(assignments: Iterable[list[tuple[int, int, float]]]) -> np.ndarray:
+def _assignment_rows(assignments: Iterable[Sequence[tuple[int, int, float]]]) -> np.ndarray:
     """Jobs' assignments, concatenated, as rows (firm, phase, load) of a float array."""
     return np.fromiter(chain.from_iterable(chain.from_iterable(assignments)),
                        dtype=np.float64).reshape(-1, 3)

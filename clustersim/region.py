@@ -73,14 +73,19 @@ class Region:
 CELL_KEY_STRIDE = 1_000_003
 
 
+def cell_keys(x: np.ndarray, y: np.ndarray, cell_km: float) -> np.ndarray:
+    """The key ``cx × CELL_KEY_STRIDE + cy`` of the square cell ``cell_km`` wide holding each
+    point (x, y)."""
+    return (np.floor(x / cell_km).astype(np.int64) * CELL_KEY_STRIDE
+            + np.floor(y / cell_km).astype(np.int64))
+
+
 def cell_arrays(x: np.ndarray, y: np.ndarray, members: np.ndarray, cell_km: float
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``members`` bucketed in square cells ``cell_km`` wide, as flat arrays: each occupied
-    cell's key (``cx × CELL_KEY_STRIDE + cy``, ascending), where its members start and end in the
+    cell's key (:func:`cell_keys`, ascending), where its members start and end in the
     members sorted by cell (ascending firm order within a cell), and those sorted members."""
-    cx = np.floor(x[members] / cell_km).astype(np.int64)
-    cy = np.floor(y[members] / cell_km).astype(np.int64)
-    keys = cx * CELL_KEY_STRIDE + cy
+    keys = cell_keys(x[members], y[members], cell_km)
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
     starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]) \

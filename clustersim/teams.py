@@ -46,8 +46,8 @@ from clustersim import compiled
 from clustersim.agents.firm import COVER_THRESHOLD
 from clustersim.cooperation import openness
 from clustersim.market import Order
-from clustersim.region import CELL_KEY_STRIDE, CellIndex
-from clustersim.ties import PAIR_KEY_BASE, pair_key
+from clustersim.region import CellIndex, cell_keys
+from clustersim.ties import pair_key, pair_keys
 
 if TYPE_CHECKING:
     from clustersim.agents.firm import FirmState
@@ -491,7 +491,7 @@ class TeamBuilder:
                             dst_list.append(b)
             src = np.asarray(src_list, dtype=np.int64)
             dst = np.asarray(dst_list, dtype=np.int64)
-            trust = model.ties.lookup(np.minimum(src, dst) * PAIR_KEY_BASE + np.maximum(src, dst))
+            trust = model.ties.lookup(pair_keys(src, dst))
             weight = self._pool_weights(src, dst, trust)
         else:  # each tie both ways, with the same weight (distance is symmetric)
             u, v, trust = model.ties.edges()
@@ -522,8 +522,7 @@ class TeamBuilder:
             part_offsets, part_ids, part_trust = compiled.partners_by_firm(
                 u.astype(np.int64), v.astype(np.int64), trust.astype(np.float64), n)
         if search:  # per phase, the cells of CellIndex (as cell_arrays), as flat arrays
-            cell_key = (np.floor(x / cell_km).astype(np.int64) * CELL_KEY_STRIDE
-                        + np.floor(y / cell_km).astype(np.int64))
+            cell_key = cell_keys(x, y, cell_km)
             cells = compiled.cells_by_phase(cell_key, np.argsort(cell_key, kind="stable"),
                                             self._alive[:, None] & covers)
         else:

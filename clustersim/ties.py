@@ -32,6 +32,17 @@ def pair_key(i: int, j: int) -> int:
     return i * PAIR_KEY_BASE + j if i < j else j * PAIR_KEY_BASE + i
 
 
+def pair_keys(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """:func:`pair_key` of the pairs (i[k], j[k]), as an array."""
+    i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
+    return np.minimum(i, j) * PAIR_KEY_BASE + np.maximum(i, j)
+
+
+def pair_firms(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (i, j), i < j, of ``keys``: the inverse of :func:`pair_keys`."""
+    return keys // PAIR_KEY_BASE, keys % PAIR_KEY_BASE
+
+
 class TieStore:
     """Trust between pairs of firms, with each firm's set of tie partners.
 
@@ -60,8 +71,7 @@ class TieStore:
     def _made(self, keys: np.ndarray) -> None:
         """New ties (pair keys, in order): count them and tell both firms."""
         partners = self.partners
-        for i, j in zip((keys // PAIR_KEY_BASE).tolist(), (keys % PAIR_KEY_BASE).tolist(),
-                        strict=True):
+        for i, j in zip(*(side.tolist() for side in pair_firms(keys)), strict=True):
             mine = partners.get(i)
             if mine is None:
                 partners[i] = {j}
@@ -113,7 +123,7 @@ class TieStore:
         made; made once until the ties change (several parts of a month read them)."""
         if self._edges is None:
             keys, values = self._trust.items()
-            arrays = (keys // PAIR_KEY_BASE, keys % PAIR_KEY_BASE, values)
+            arrays = (*pair_firms(keys), values)
             for array in arrays:
                 array.flags.writeable = False
             self._edges = arrays
@@ -164,9 +174,7 @@ class TieStore:
     def lift(self, i: np.ndarray, j: np.ndarray, step: float, least: float) -> None:
         """Pairs (i[k], j[k]) in turn, each as ``set(i, j, max(t + step × (1 − t), least))``
         with t its trust then (0 without a tie): contacts a programme arranges."""
-        i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
-        other = i != j
-        keys = np.where(i < j, i * PAIR_KEY_BASE + j, j * PAIR_KEY_BASE + i)[other]
+        keys = pair_keys(i, j)[np.asarray(i) != np.asarray(j)]
         self._pass(compiled.tie_lift, keys, float(step), float(least))
 
     def _pass(self, kernel, keys: np.ndarray, *args) -> None:
@@ -198,9 +206,7 @@ class TieStore:
             np.asarray(cooperativeness, dtype=np.float64), float(self.decay_rate),
             DECAY_COOPERATIVENESS_OFFSET, float(self.floor), PAIR_KEY_BASE, dropped)
         partners = self.partners
-        dropped = dropped[:gone]
-        for a, b in zip((dropped // PAIR_KEY_BASE).tolist(), (dropped % PAIR_KEY_BASE).tolist(),
-                        strict=True):
+        for a, b in zip(*(side.tolist() for side in pair_firms(dropped[:gone])), strict=True):
             partners[a].discard(b)
             partners[b].discard(a)
         self.dropped += gone
